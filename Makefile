@@ -1,0 +1,155 @@
+# fdwatch - build, run, check, bench, install.
+#
+# Pipeline (after libbpf-bootstrap): bpf/fdwatch.bpf.c -> build/fdwatch.bpf.o ->
+# build/fdwatch.skel.h (bpftool gen skeleton) -> daemon objects -> fdwatchd.
+#
+# vmlinux.h is generated at build time from /sys/kernel/btf/vmlinux rather than
+# checked in: fdwatch needs kernel BTF at run time anyway (CO-RE relocations and
+# tp_btf), the build host is a machine it runs on, and a checked-in header is a
+# 3 MB blob tied to one kernel's types. CO-RE makes the object portable to other
+# kernels with BTF. Set VMLINUX_BTF=path to build from another kernel's BTF.
+
+OUTPUT ?= build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= gcc
+PREFIX ?= /usr/local
+DESTDIR ?=
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+VERSION := 0.1.0
+
+ARCH := $(shell uname -m | sed 's/x86_64/x86/' | sed 's/aarch64/arm64/' \
+	| sed 's/ppc64le/powerpc/' | sed 's/mips.*/mips/' | sed 's/riscv64/riscv/' \
+	| sed 's/loongarch64/loongarch/')
+
+ifeq ($(V),1)
+	Q =
+	msg =
+else
+	Q = @
+	msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+	MAKEFLAGS += --no-print-directory
+endif
+
+# Debian packages: build, then test. `make deps` installs what is missing.
+BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
+	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
+TEST_PKGS := systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
+	libclang-rt-14-dev
+PKGS := $(BUILD_PKGS) $(TEST_PKGS)
+
+PC_LIBS := libbpf libsystemd libcjson inih
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+	SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+CFLAGS ?= -g -O2
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+	-Wshadow -Wformat=2 -D_GNU_SOURCE -DFDWATCH_VERSION='"$(VERSION)"' \
+	-I$(OUTPUT) -Ibpf -Idaemon $(SAN_FLAGS) \
+	$(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
+LDFLAGS += $(SAN_FLAGS)
+LIBS_CORE := $(shell pkg-config --libs libcjson inih 2>/dev/null) -lm
+LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lelf -lz $(LIBS_CORE)
+LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
+
+# Modules that talk to the kernel, sd-event, journald or sockets. Every other
+# daemon/*.c is a pure module: it goes into libfdwatch-core.a, which the unit
+# tests link alone (DESIGN.md: module rule).
+SYS_MODULES := probe manager api journal client
+MAINS := fdwatchd fdwatchctl
+SYS_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix .c,$(SYS_MODULES))))
+CORE_SRCS := $(filter-out $(SYS_SRCS) $(addprefix daemon/,$(addsuffix .c,$(MAINS))),$(wildcard daemon/*.c))
+CORE_OBJS := $(patsubst daemon/%.c,$(OUTPUT)/%.o,$(CORE_SRCS))
+SYS_OBJS := $(patsubst daemon/%.c,$(OUTPUT)/%.o,$(SYS_SRCS))
+UNIT_TESTS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(wildcard tests/test-*.c))
+WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
+BENCHES := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(wildcard tests/bench/*.c))
+FUZZERS := $(wildcard tests/fuzz/*.c)
+
+.DELETE_ON_ERROR:
+.PHONY: all deps run check bench format clean install unit fuzz
+
+all: $(OUTPUT)/fdwatchd $(OUTPUT)/fdwatchctl
+
+# Idempotent: asks dpkg what is missing and installs only that.
+deps:
+	$(Q)missing=$$(for p in $(PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "make deps: missing packages: $$missing; run as root" >&2; exit 1; fi; \
+		echo "  DEPS     $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(OUTPUT) $(OUTPUT)/tests $(OUTPUT)/workloads $(OUTPUT)/bench:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)test -r $(VMLINUX_BTF) || { echo "no kernel BTF at $(VMLINUX_BTF): fdwatch needs CONFIG_DEBUG_INFO_BTF=y" >&2; exit 1; }
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+
+$(OUTPUT)/fdwatch.bpf.o: bpf/fdwatch.bpf.c bpf/fdwatch.h $(OUTPUT)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
+		-Wall -Wno-unused-function -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUTPUT)/fdwatch.skel.h: $(OUTPUT)/fdwatch.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name fdwatch_bpf > $@
+
+$(OUTPUT)/probe.o: $(OUTPUT)/fdwatch.skel.h
+
+$(OUTPUT)/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/fdwatch.h | $(OUTPUT)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/libfdwatch-core.a: $(CORE_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/fdwatchd: $(OUTPUT)/fdwatchd.o $(SYS_OBJS) $(OUTPUT)/libfdwatch-core.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS_DAEMON) -o $@
+
+$(OUTPUT)/fdwatchctl: $(OUTPUT)/fdwatchctl.o $(filter $(OUTPUT)/client.o,$(SYS_OBJS)) $(OUTPUT)/libfdwatch-core.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS_DAEMON) -o $@
+
+$(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard daemon/*.h) | $(OUTPUT)/tests
+	$(call msg,CC-TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(OUTPUT)/libfdwatch-core.a $(LIBS_TEST) -o $@
+
+$(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
+	$(call msg,CC-WL,$@)
+	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $< -lpthread -o $@
+
+$(OUTPUT)/bench/%: tests/bench/%.c | $(OUTPUT)/bench
+	$(call msg,CC-BENCH,$@)
+	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $< -lpthread -lm -o $@
+
+unit: $(UNIT_TESTS)
+
+# Everything the tests need, built once.
+test-build: all $(UNIT_TESTS) $(WORKLOADS)
+
+run: deps
+	$(Q)$(MAKE) all
+	$(OUTPUT)/fdwatchd $(RUN_ARGS)
+
+check: deps
+	$(Q)$(MAKE) test-build
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/run.sh $(TESTS)
+
+bench: deps
+	$(Q)$(MAKE) all $(WORKLOADS) $(BENCHES)
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
+
+format:
+	$(Q)clang-format -i bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/workloads/*.c tests/bench/*.c
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)

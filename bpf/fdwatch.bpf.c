@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * fdwatch.bpf.c - count, per thread group, every fd a process gains or loses.
+ *
+ * One handler serves the exit of every fd syscall. In the default mode it is
+ * attached to each per-syscall tracepoint (syscalls/sys_exit_<name>), which
+ * costs unrelated syscalls a few ns; the "raw" mode attaches one raw_tp to
+ * sys_exit instead (every syscall pays for a table lookup, 32-bit compat
+ * syscalls are skipped). Which syscall does what comes from user space in
+ * cfg_syscall_action[] / cfg_syscall_kind[], because numbers are per arch.
+ *
+ * Counters only grow and live in the "procs" hash; user space reads them in
+ * batch once per tick. Rare events (EMFILE/ENFILE, exec, exit) go through a
+ * ring buffer; only EMFILE/ENFILE wake user space up.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "fdwatch.h"
+
+#define EMFILE 24
+#define ENFILE 23
+#define F_DUPFD 0
+#define F_DUPFD_CLOEXEC 1030
+#define RLIMIT_NOFILE 7
+#define TS_COMPAT 0x0002 /* x86 thread_info.status: in a 32-bit syscall */
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile __u8 cfg_syscall_action[FDW_SYSCALL_MAX] = {};
+const volatile __u8 cfg_syscall_kind[FDW_SYSCALL_MAX] = {};
+const volatile __u32 cfg_ignore_tgid = 0; /* the daemon itself */
+
+struct fdw_stats stats = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* resized by user space before load */
+	__type(key, __u32);
+	__type(value, struct fdw_counts);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024); /* resized by user space before load */
+} events SEC(".maps");
+
+/* The counters of the current thread group; a new or reused tgid starts at zero. */
+static struct fdw_counts *counts_get(__u32 tgid, struct task_struct *task, __u64 now)
+{
+	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
+	struct fdw_counts *c, init = {};
+	long r;
+
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (c && c->start_boottime == start)
+		return c;
+
+	init.start_boottime = start;
+	init.first_ns = now;
+	init.max_fd = -1;
+	init.last_fail_nr = -1;
+	/* A reused PID overwrites its predecessor; two threads racing to create
+	 * the entry must not, hence NOEXIST when there was none. */
+	r = bpf_map_update_elem(&procs, &tgid, &init, c ? BPF_ANY : BPF_NOEXIST);
+	if (r && r != -17 /* EEXIST: another thread won */) {
+		__sync_fetch_and_add(&stats.map_full, 1);
+		return NULL;
+	}
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (c && c->start_boottime != start)
+		return NULL;
+	return c;
+}
+
+static __always_inline void emit(__u32 type, __u32 tgid, __u32 tid, struct task_struct *task, __s32 nr, __s32 err,
+		 __u64 now, __u64 flags)
+{
+	struct fdw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		__sync_fetch_and_add(&stats.rb_dropped, 1);
+		return;
+	}
+	e->type = type;
+	e->tgid = tgid;
+	e->tid = tid;
+	e->syscall_nr = nr;
+	e->err = err;
+	e->__pad = 0;
+	e->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+	e->ts_ns = now;
+	e->rlim_cur = BPF_CORE_READ(task, signal, rlim[RLIMIT_NOFILE].rlim_cur);
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline void note_fd(struct fdw_counts *c, long fd)
+{
+	if (fd > c->max_fd)
+		c->max_fd = fd;
+}
+
+static __always_inline void note_creation(struct fdw_counts *c, __u64 now)
+{
+	__u64 gap = now - c->last_create_ns;
+
+	if (c->last_create_ns && gap > FDW_BURST_GAP_NS) {
+		__u64 us = gap / 1000;
+
+		if (us > 3600000000ULL) /* an hour: keeps the squares in range */
+			us = 3600000000ULL;
+		c->bursts++;
+		c->burst_gap_sum_us += us;
+		c->burst_gap_sq_us += us * us;
+	} else if (!c->last_create_ns) {
+		c->bursts++;
+	}
+	c->last_create_ns = now;
+}
+
+static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
+{
+	struct task_struct *task;
+	struct fdw_counts *c;
+	__u64 id, now;
+	__u32 tgid;
+	__u8 act, kind;
+
+	if (nr >= FDW_SYSCALL_MAX)
+		return 0;
+	act = cfg_syscall_action[nr];
+	if (act == FDW_ACT_NONE)
+		return 0;
+	kind = cfg_syscall_kind[nr];
+	if (kind >= FDW_KIND_MAX)
+		return 0;
+	/* Failures other than running out of fds change nothing. */
+	if (ret < 0 && ret != -EMFILE && ret != -ENFILE)
+		return 0;
+	if (ret < 0 && (act == FDW_ACT_CLOSE || act == FDW_ACT_CLOSE_RANGE))
+		return 0;
+	/* fcntl() makes an fd only as F_DUPFD / F_DUPFD_CLOEXEC. */
+	if (act == FDW_ACT_FCNTL) {
+		long cmd;
+
+		if (!regs)
+			return 0;
+		cmd = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+			return 0;
+	}
+
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
+	if (tgid == cfg_ignore_tgid)
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	now = bpf_ktime_get_boot_ns();
+	c = counts_get(tgid, task, now);
+	if (!c)
+		return 0;
+	c->last_ns = now;
+	c->rlim_cur = BPF_CORE_READ(task, signal, rlim[RLIMIT_NOFILE].rlim_cur);
+	c->rlim_max = BPF_CORE_READ(task, signal, rlim[RLIMIT_NOFILE].rlim_max);
+
+	if (ret < 0) {
+		if (ret == -EMFILE)
+			__sync_fetch_and_add(&c->emfile, 1);
+		else
+			__sync_fetch_and_add(&c->enfile, 1);
+		c->last_fail_nr = nr;
+		/* At most one record per tgid per interval: a loop spinning on
+		 * EMFILE must not flood the ring buffer. */
+		if (now - c->last_fail_event_ns >= FDW_FAIL_EVENT_INTERVAL_NS) {
+			c->last_fail_event_ns = now;
+			emit(FDW_EV_FAIL, tgid, (__u32)id, task, nr, -ret, now, BPF_RB_FORCE_WAKEUP);
+		}
+		return 0;
+	}
+
+	switch (act) {
+	case FDW_ACT_CREATE:
+		note_creation(c, now);
+		__sync_fetch_and_add(&c->created[kind], 1);
+		note_fd(c, ret);
+		break;
+	case FDW_ACT_CREATE_PAIR: {
+		int fds[2] = { -1, -1 };
+		void *ufds = NULL;
+
+		if (regs) /* pipe2(fds, ...) or socketpair(domain, type, proto, sv) */
+			ufds = kind == FDW_KIND_SOCKET ? (void *)PT_REGS_PARM4_CORE_SYSCALL(regs)
+						       : (void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		note_creation(c, now);
+		__sync_fetch_and_add(&c->created[kind], 2);
+		if (ufds && !bpf_probe_read_user(fds, sizeof(fds), ufds)) {
+			note_fd(c, fds[0]);
+			note_fd(c, fds[1]);
+		}
+		break;
+	}
+	case FDW_ACT_FCNTL:
+		note_creation(c, now);
+		__sync_fetch_and_add(&c->created[FDW_KIND_DUP], 1);
+		note_fd(c, ret);
+		break;
+	case FDW_ACT_DUP2:
+		/* If newfd was open, the kernel closed it first; that close is
+		 * invisible here, so ask for a reconciliation. */
+		note_creation(c, now);
+		__sync_fetch_and_add(&c->created[FDW_KIND_DUP], 1);
+		note_fd(c, ret);
+		c->flags |= FDW_F_UNSEEN;
+		break;
+	case FDW_ACT_CLOSE:
+		__sync_fetch_and_add(&c->closed, 1);
+		break;
+	case FDW_ACT_CLOSE_RANGE:
+		/* How many fds were open in the range is gone by now. */
+		c->flags |= FDW_F_UNSEEN;
+		break;
+	}
+	return 0;
+}
+
+/* Layout of syscalls/sys_exit_<name> records (see its tracefs "format"). */
+struct syscall_exit_record {
+	__u64 common;
+	__s32 syscall_nr;
+	__u32 pad;
+	__s64 ret;
+};
+
+SEC("tracepoint")
+int handle_sys_exit(struct syscall_exit_record *ctx)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return account(ctx->syscall_nr, ctx->ret, (struct pt_regs *)bpf_task_pt_regs(task));
+}
+
+SEC("raw_tp/sys_exit")
+int handle_raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long nr;
+
+#if defined(__TARGET_ARCH_x86)
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	/* Compat syscall numbers mean other syscalls; reconciliation covers them. */
+	if (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT)
+		return 0;
+	nr = BPF_CORE_READ(regs, orig_ax);
+#elif defined(__TARGET_ARCH_arm64)
+	nr = BPF_CORE_READ((struct pt_regs___arm64 *)regs, syscallno);
+#else
+	return 0;
+#endif
+	if (nr < 0)
+		return 0;
+	return account(nr, ctx->args[1], regs);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	struct fdw_counts *c;
+	__u64 now;
+
+	if (tgid == cfg_ignore_tgid)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (c)
+		c->flags |= FDW_F_UNSEEN; /* exec closed the O_CLOEXEC fds */
+	emit(FDW_EV_EXEC, tgid, p->pid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	struct fdw_counts *c;
+	__u64 now;
+
+	/* Only the last thread of the group; do_exit() decremented live already. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (!c || c->start_boottime != BPF_CORE_READ(p, group_leader, start_boottime))
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	c->flags |= FDW_F_EXITED;
+	c->last_ns = now;
+	emit(FDW_EV_EXIT, tgid, p->pid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
+	return 0;
+}

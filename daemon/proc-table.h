@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * proc-table.h - per-process state across ticks.
+ *
+ * One entry per live process, found by pid and told from a reused PID by its
+ * start time. The open count is baselined from /proc when a process is first
+ * seen and reconciled with /proc whenever the probe saw activity or something
+ * it cannot count (exec, close_range, dup2 onto an open fd), and for every
+ * process at each rescan, so drift never accumulates. Probe counters are
+ * diffed into cumulative per-process totals. Pure: no libbpf, sd-event or
+ * socket headers (it reads /proc through proc.h, under a root path).
+ */
+#ifndef FDWATCH_PROC_TABLE_H
+#define FDWATCH_PROC_TABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uthash.h>
+#include "fdwatch.h"
+#include "detector.h"
+
+#define PROC_HISTORY 120 /* samples kept for the API and sparklines (2 min at 1 s) */
+
+struct proc_point {
+	uint64_t t_ns; /* CLOCK_BOOTTIME */
+	uint64_t fds;
+};
+
+struct proc_entry {
+	pid_t pid;
+	uint64_t start_ticks;	   /* /proc/PID/stat field 22 */
+	uid_t uid;
+	char comm[16];
+	char *cmdline;
+	char *cgroup;
+	char *unit;		   /* systemd unit, or NULL */
+
+	uint64_t fds;		   /* exact open fds at the latest reconciliation + what the probe saw since */
+	uint64_t soft_limit, hard_limit;
+	/* Cumulative since first seen (probe counts). */
+	uint64_t created[FDW_KIND_MAX];
+	uint64_t closed;
+	uint64_t emfile, enfile;
+	int last_fail_nr;
+	int max_fd;
+	uint64_t bursts, burst_gap_sum_us, burst_gap_sq_us;
+	/* What reconciliation had to add (the probe could not see it). */
+	uint64_t unseen_opens, unseen_closes;
+	int64_t last_drift;	   /* probe estimate minus /proc at the latest reconciliation */
+
+	uint64_t first_seen_ns;	   /* CLOCK_BOOTTIME */
+	uint64_t first_seen_realtime_ns;
+	uint64_t last_activity_ns; /* latest probe event */
+	uint64_t reconciled_ns;
+	bool has_probe;		   /* the probe has counters for it */
+	bool exited;
+	bool ignored;		   /* a config rule says so */
+	bool needs_reconcile;
+
+	struct fdw_counts last_counts; /* latest raw probe counters, for diffing */
+
+	struct proc_point history[PROC_HISTORY]; /* ring, one point per tick */
+	unsigned history_len, history_head;
+
+	struct detector *detector;
+	struct detect_verdict verdict;
+	enum fdw_state prev_state;
+
+	UT_hash_handle hh;
+};
+
+struct proc_table;
+
+/*
+ * proc_root: "/proc" or a fixture. fast_count: use the st_size fast path
+ * (proc_fd_size_is_count()). 0 or -ENOMEM.
+ */
+int proc_table_new(const char *proc_root, bool fast_count, struct proc_table **ret);
+void proc_table_free(struct proc_table *t);
+
+/* The live entry of pid, or NULL. */
+struct proc_entry *proc_table_get(struct proc_table *t, pid_t pid);
+/* Number of entries. */
+size_t proc_table_size(const struct proc_table *t);
+/* Iterate: for (e = proc_table_first(t); e; e = proc_table_next(e)). */
+struct proc_entry *proc_table_first(struct proc_table *t);
+struct proc_entry *proc_table_next(struct proc_entry *e);
+
+/*
+ * Apply one probe read for tgid (counters cumulative, start time in
+ * boottime ns). Creates the entry (baselined from /proc) if new, replaces it
+ * on PID reuse, diffs counters into the totals. Returns 1 if the counters
+ * changed since the previous read, 0 if not, -ENOENT/-ESRCH when the process
+ * is gone, -ENOMEM. *ret (optional) gets the entry.
+ */
+int proc_table_apply_counts(struct proc_table *t, pid_t tgid, const struct fdw_counts *c,
+			    uint64_t now_ns, struct proc_entry **ret);
+
+/*
+ * Make sure pid has an entry (a process found by a /proc scan), reading its
+ * identity and baseline. 0 (exists / created), -ENOENT/-ESRCH, -ENOMEM.
+ */
+int proc_table_add(struct proc_table *t, pid_t pid, uint64_t now_ns, struct proc_entry **ret);
+
+/*
+ * Set e->fds from /proc exactly; the difference from the probe's estimate is
+ * booked as unseen opens or closes. Also refreshes limits. 0, -ENOENT/-ESRCH.
+ */
+int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns);
+
+/* Refresh comm, cmdline, uid, cgroup/unit (after exec). */
+int proc_table_refresh_identity(struct proc_table *t, struct proc_entry *e);
+
+/* Append the current fds to the entry's history ring. */
+void proc_entry_push_history(struct proc_entry *e, uint64_t now_ns);
+
+/* Fill a detector sample from the entry. */
+void proc_entry_to_sample(const struct proc_entry *e, uint64_t now_ns, struct detect_sample *ret);
+
+/* Remove and free one entry. */
+void proc_table_remove(struct proc_table *t, struct proc_entry *e);
+
+#endif

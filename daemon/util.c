@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <time.h>
+
+#include "util.h"
+
+static uint64_t now_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t now_boottime_ns(void)
+{
+	return now_ns(CLOCK_BOOTTIME);
+}
+
+uint64_t now_realtime_ns(void)
+{
+	return now_ns(CLOCK_REALTIME);
+}
+
+int parse_u64(const char *s, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_int(const char *s, int *ret)
+{
+	long v;
+	char *end;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno == ERANGE || v < INT_MIN || v > INT_MAX)
+		return -ERANGE;
+	if (*end)
+		return -EINVAL;
+	*ret = (int)v;
+	return 0;
+}
+
+int parse_double(const char *s, double *ret)
+{
+	double v;
+	char *end;
+
+	if (!s || !*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end || !isfinite(v))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_duration_ns(const char *s, uint64_t *ret)
+{
+	static const struct {
+		const char *suffix;
+		double ns;
+	} units[] = {
+		{ "ns", 1 },	      { "us", 1e3 },	 { "ms", 1e6 },	   { "s", 1e9 },
+		{ "sec", 1e9 },	      { "m", 60e9 },	 { "min", 60e9 },  { "h", 3600e9 },
+		{ "", 1e9 },
+	};
+	double v;
+	char *end;
+
+	if (!s || !*s || isspace((unsigned char)*s) || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == ERANGE || !isfinite(v) || v < 0)
+		return -ERANGE;
+	if (end == s)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++)
+		if (streq(end, units[i].suffix)) {
+			double ns = v * units[i].ns;
+
+			if (ns >= 1.8e19)
+				return -ERANGE;
+			*ret = (uint64_t)ns;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int parse_bool(const char *s, bool *ret)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on", "y" };
+	static const char *const no[] = { "0", "no", "false", "off", "n" };
+
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(yes); i++)
+		if (strcasecmp(s, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+	for (size_t i = 0; i < ELEMENTSOF(no); i++)
+		if (strcasecmp(s, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+int read_file_full(const char *path, size_t max, char **ret, size_t *ret_size)
+{
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ char *buf = NULL;
+	size_t n = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return negative_errno();
+	buf = malloc(max + 1);
+	if (!buf)
+		return -ENOMEM;
+	while (n < max) {
+		ssize_t k = read(fd, buf + n, max - n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	buf[n] = 0;
+	if (ret_size)
+		*ret_size = n;
+	*ret = TAKE_PTR(buf);
+	return 0;
+}
+
+int free_and_strdup(char **dst, const char *src)
+{
+	char *copy = NULL;
+
+	if (src) {
+		copy = strdup(src);
+		if (!copy)
+			return -ENOMEM;
+	}
+	free(*dst);
+	*dst = copy;
+	return 0;
+}
