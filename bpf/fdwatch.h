@@ -8,6 +8,10 @@
 #ifndef FDWATCH_H
 #define FDWATCH_H
 
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
 /* What kind of fd a creating syscall made. Attribution is by syscall. */
 enum fdw_kind {
 	FDW_KIND_FILE = 0, /* open, openat, openat2, creat, open_by_handle_at */

@@ -44,19 +44,27 @@ struct manager {
 	struct alerts *alerts;
 	struct api_server *api;
 
+	uint64_t tick_no;
+	uint64_t last_rescan_ns;
 	uint64_t started_boottime_ns;
 	uint64_t started_realtime_ns;
 	struct manager_stats stats;
 	int api_listen_fd;	/* from socket activation, or -1 */
-	bool has_journal;	/* alerts to journald (else stderr) */
+	bool has_journal;	/* alerts to journald */
+	bool alerts_to_stderr;	/* alerts also printed on stderr (a terminal, or no journal) */
 };
 
 /*
- * Create the manager: event loop, probe loaded and attached, timers, signals,
- * API. The config is moved into the manager. Returns 0 or a negative errno;
- * probe failures come back as the probe's error codes (see probe.h).
+ * Create the manager with its event loop, process table and alerts; the
+ * config is moved into it (*config is left zeroed). 0 or -errno.
  */
 int manager_new(struct fdw_config *config, const char *config_path, struct manager **ret);
+/*
+ * Load and attach the probe, take the baseline of every process, set up
+ * timers, signals, watchdog and the API, and tell systemd READY=1.
+ * On a probe failure *ret_failure (an enum probe_failure) names the cause.
+ */
+int manager_start(struct manager *m, bool verbose, int *ret_failure);
 void manager_free(struct manager *m);
 /* Run until SIGTERM/SIGINT. 0 or -errno. */
 int manager_run(struct manager *m);

@@ -57,6 +57,8 @@ struct proc_entry {
 	bool exited;
 	bool ignored;		   /* a config rule says so */
 	bool needs_reconcile;
+	bool needs_identity;	   /* exec'd: comm, cmdline, unit may have changed */
+	uint64_t last_seen_tick;   /* manager's tick number when last updated */
 
 	struct fdw_counts last_counts; /* latest raw probe counters, for diffing */
 

@@ -1,0 +1,542 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include "journal.h"
+#include "log.h"
+#include "manager.h"
+#include "probe.h"
+#include "proc.h"
+#include "syscalls.h"
+#if __has_include("api.h")
+#include "api.h"
+#define HAVE_API 1
+#endif
+
+static void manager_alert(struct manager *m, const struct alert *a)
+{
+	journal_send_alert(a, m->has_journal, m->alerts_to_stderr);
+#ifdef HAVE_API
+	if (m->api)
+		api_server_publish_alert(m->api, a);
+#endif
+}
+
+/* Judge e's latest verdict and send the alert that is due, if any. */
+static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+{
+	const struct alert *a = NULL;
+	struct alert_subject subj = {
+		.pid = e->pid,
+		.start_ticks = e->start_ticks,
+		.uid = e->uid,
+		.comm = e->comm,
+		.unit = e->unit,
+		.cmdline = e->cmdline,
+		.fds = e->fds,
+		.soft_limit = e->soft_limit,
+		.hard_limit = e->hard_limit,
+		.exited = e->exited,
+		.fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
+	};
+	int r;
+
+	r = alerts_judge(m->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns, &a);
+	if (r < 0)
+		log_warning_errno(r, "Failed to judge %s[%d], ignoring: %m", e->comm, e->pid);
+	else if (r > 0 && a)
+		manager_alert(m, a);
+}
+
+/* Feed the detector one sample of e and act on the verdict. */
+static int manager_assess(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+{
+	struct detect_config dc;
+	struct detect_sample s;
+	const struct fdw_rule *rule;
+	int r;
+
+	rule = config_match(&m->config, e->comm, e->unit, e->uid, &dc);
+	e->ignored = rule && rule->ignore;
+	if (e->ignored)
+		return 0;
+	if (!e->detector) {
+		r = detector_new(&e->detector);
+		if (r < 0)
+			return r;
+	}
+	proc_entry_to_sample(e, now_ns, &s);
+	e->prev_state = e->verdict.state;
+	r = detector_feed(e->detector, &dc, &s, &e->verdict);
+	if (r < 0)
+		return r == -ENOMEM ? r : 0;
+	if (e->verdict.state != e->prev_state || e->verdict.recovered || e->exited)
+		manager_judge(m, e, now_ns);
+	return 0;
+}
+
+/* The process is gone: say so if it mattered, and drop it. */
+static void manager_retire(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+{
+	e->exited = true;
+	if (!e->ignored && e->verdict.state >= FDW_STATE_LEAKING)
+		manager_judge(m, e, now_ns);
+	alerts_forget(m->alerts, e->pid);
+	if (m->probe && e->has_probe)
+		probe_forget(m->probe, e->pid, e->last_counts.start_boottime);
+	proc_table_remove(m->procs, e);
+}
+
+/* After an exec the comm, cmdline and maybe the unit changed. */
+static int manager_refresh_identity(struct manager *m, struct proc_entry *e)
+{
+	int r;
+
+	if (!e->needs_identity)
+		return 0;
+	r = proc_table_refresh_identity(m->procs, e);
+	if (r == -ENOMEM)
+		return r;
+	e->needs_identity = false;
+	return 0;
+}
+
+/*
+ * Bring e up to date after new counters: reconcile with /proc, record the
+ * point, judge. Returns 0, or -ENOENT when the process is gone (and retired).
+ */
+static int manager_update(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+{
+	int r;
+
+	if (e->exited) {
+		manager_retire(m, e, now_ns);
+		return -ENOENT;
+	}
+	r = manager_refresh_identity(m, e);
+	if (r == -ENOMEM)
+		return r;
+	r = proc_table_reconcile(m->procs, e, now_ns);
+	if (r == -ENOENT || r == -ESRCH) {
+		manager_retire(m, e, now_ns);
+		return -ENOENT;
+	}
+	if (r < 0)
+		return r;
+	m->stats.reconciliations++;
+	proc_entry_push_history(e, now_ns);
+	return manager_assess(m, e, now_ns);
+}
+
+struct tick_ctx {
+	struct manager *m;
+	uint64_t now_ns;
+};
+
+static int on_counts(void *userdata, pid_t tgid, const struct fdw_counts *c)
+{
+	struct tick_ctx *t = userdata;
+	struct proc_entry *e = NULL;
+	int r;
+
+	r = proc_table_apply_counts(t->m->procs, tgid, c, t->now_ns, &e);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0) {
+		/* Gone before we could look at it: its counters are of no use. */
+		if (c->flags & FDW_F_EXITED || r == -ENOENT)
+			probe_forget(t->m->probe, tgid, c->start_boottime);
+		return 0;
+	}
+	if (r > 0 || e->needs_reconcile || e->exited) {
+		r = manager_update(t->m, e, t->now_ns);
+		if (r == -ENOMEM)
+			return r;
+		if (r == -ENOENT)
+			return 0;
+		e->last_seen_tick = t->m->tick_no;
+	}
+	return 0;
+}
+
+/* Every process, also those the probe never saw: new ones, vanished ones, drift. */
+static int manager_rescan(struct manager *m, uint64_t now_ns)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	struct proc_entry *e, *next;
+	size_t n;
+	int r;
+
+	r = proc_list_pids(m->config.proc_root, &pids, &n);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to list %s, ignoring: %m", m->config.proc_root);
+	for (size_t i = 0; i < n; i++) {
+		struct proc_stat st;
+
+		if (pids[i] == getpid() || proc_table_get(m->procs, pids[i]))
+			continue;
+		/* Kernel threads have no fds of their own worth watching. */
+		if (proc_read_stat(m->config.proc_root, pids[i], &st) < 0 || st.ppid == 2 ||
+		    pids[i] == 2)
+			continue;
+		r = proc_table_add(m->procs, pids[i], now_ns, &e);
+		if (r == -ENOMEM)
+			return r;
+		if (r >= 0)
+			e->last_seen_tick = m->tick_no;
+	}
+	for (e = proc_table_first(m->procs); e; e = next) {
+		uint64_t before = e->fds;
+
+		next = proc_table_next(e);
+		if (e->last_seen_tick == m->tick_no)
+			continue;
+		r = manager_refresh_identity(m, e);
+		if (r == -ENOMEM)
+			return r;
+		r = proc_table_reconcile(m->procs, e, now_ns);
+		if (r == -ENOENT || r == -ESRCH) {
+			manager_retire(m, e, now_ns);
+			continue;
+		}
+		if (r < 0)
+			continue;
+		m->stats.reconciliations++;
+		if (e->fds != before || e->verdict.state != FDW_STATE_OK) {
+			proc_entry_push_history(e, now_ns);
+			e->last_seen_tick = m->tick_no;
+			r = manager_assess(m, e, now_ns);
+			if (r == -ENOMEM)
+				return r;
+		}
+	}
+	m->last_rescan_ns = now_ns;
+	return 0;
+}
+
+static void manager_update_stats(struct manager *m)
+{
+	struct fdw_stats ks;
+	struct proc_entry *e;
+	unsigned leaking = 0;
+
+	probe_get_stats(m->probe, &ks);
+	m->stats.rb_dropped = ks.rb_dropped;
+	m->stats.map_full = ks.map_full;
+	m->stats.unseen_opens = m->stats.unseen_closes = 0;
+	for (e = proc_table_first(m->procs); e; e = proc_table_next(e)) {
+		m->stats.unseen_opens += e->unseen_opens;
+		m->stats.unseen_closes += e->unseen_closes;
+		if (e->verdict.state >= FDW_STATE_LEAKING)
+			leaking++;
+	}
+	sd_notifyf(false, "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
+		   proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
+}
+
+static int manager_tick(struct manager *m)
+{
+	uint64_t now_ns = now_boottime_ns(), t0 = now_ns;
+	struct tick_ctx t = { .m = m, .now_ns = now_ns };
+	struct proc_entry *e, *next;
+	int r;
+
+	m->tick_no++;
+	m->stats.ticks++;
+	/* Exec and exit records wake nobody up; collect them first. */
+	r = probe_consume_events(m->probe);
+	if (r < 0)
+		log_debug_errno(r, "Failed to consume ring buffer, ignoring: %m");
+	r = probe_read_counts(m->probe, on_counts, &t);
+	if (r == -ENOMEM)
+		return log_error_errno(r, "Out of memory.");
+	if (r < 0)
+		log_warning_errno(r, "Failed to read the probe's counters, ignoring: %m");
+
+	if (now_ns - m->last_rescan_ns >= m->config.rescan_ns) {
+		r = manager_rescan(m, now_ns);
+		if (r == -ENOMEM)
+			return log_error_errno(r, "Out of memory.");
+		manager_update_stats(m);
+	} else {
+		/* Quiet processes in a raised state still need samples to cool down. */
+		for (e = proc_table_first(m->procs); e; e = next) {
+			next = proc_table_next(e);
+			if (e->last_seen_tick == m->tick_no || e->verdict.state == FDW_STATE_OK)
+				continue;
+			proc_entry_push_history(e, now_ns);
+			r = manager_assess(m, e, now_ns);
+			if (r == -ENOMEM)
+				return log_error_errno(r, "Out of memory.");
+		}
+	}
+	m->stats.last_tick_usec = (now_boottime_ns() - t0) / NSEC_PER_USEC;
+	return 0;
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct manager *m = userdata;
+	int r;
+
+	r = manager_tick(m);
+	if (r < 0)
+		return sd_event_exit(m->event, r);
+	return sd_event_source_set_time(s, usec + m->config.tick_ns / NSEC_PER_USEC);
+}
+
+/* An urgent record (EMFILE/ENFILE) arrived: look at that process now, not at the next tick. */
+static void manager_urgent(struct manager *m, pid_t tgid)
+{
+	uint64_t now_ns = now_boottime_ns();
+	struct proc_entry *e = NULL;
+	struct fdw_counts c;
+	int r;
+
+	if (probe_lookup(m->probe, tgid, &c) < 0)
+		return;
+	r = proc_table_apply_counts(m->procs, tgid, &c, now_ns, &e);
+	if (r < 0)
+		return;
+	if (manager_update(m, e, now_ns) >= 0)
+		e->last_seen_tick = m->tick_no;
+}
+
+static int on_probe_event(void *userdata, const struct fdw_event *ev)
+{
+	struct manager *m = userdata;
+	struct proc_entry *e;
+
+	switch (ev->type) {
+	case FDW_EV_FAIL:
+		m->stats.events_fail++;
+		log_debug("%.16s[%u] got %s from %s.", ev->comm, ev->tgid,
+			  ev->err == EMFILE ? "EMFILE" : "ENFILE",
+			  fdw_syscall_name(ev->syscall_nr) ?: "?");
+		manager_urgent(m, (pid_t)ev->tgid);
+		break;
+	case FDW_EV_EXEC:
+		m->stats.events_exec++;
+		e = proc_table_get(m->procs, (pid_t)ev->tgid);
+		if (e)
+			e->needs_reconcile = e->needs_identity = true;
+		break;
+	case FDW_EV_EXIT:
+		m->stats.events_exit++;
+		e = proc_table_get(m->procs, (pid_t)ev->tgid);
+		if (e && e->has_probe && e->last_counts.start_boottime == ev->start_boottime)
+			e->exited = true;
+		break;
+	}
+	return 0;
+}
+
+static int on_probe_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = probe_consume_events(m->probe);
+
+	if (r < 0)
+		log_debug_errno(r, "Failed to consume ring buffer, ignoring: %m");
+	return 0;
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	struct manager *m = userdata;
+
+	sd_notify(false, "STOPPING=1\nSTATUS=Shutting down...");
+	log_info("Received %s, shutting down.", strsignal((int)si->ssi_signo));
+	return sd_event_exit(m->event, 0);
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	manager_reload(userdata);
+	return 0;
+}
+
+int manager_reload(struct manager *m)
+{
+	_cleanup_free_ char *errs = NULL;
+	struct fdw_config c = {};
+	size_t errs_len = 0;
+	FILE *f;
+	int r;
+
+	sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration...");
+	f = open_memstream(&errs, &errs_len);
+	if (!f)
+		return log_error_errno(ENOMEM, "Out of memory.");
+	r = config_load(m->config_path, f, &c);
+	fclose(f);
+	if (r < 0) {
+		for (char *line = strtok(errs ?: "", "\n"); line; line = strtok(NULL, "\n"))
+			log_error("%s", line);
+		log_error_errno(r, "Failed to reload the configuration, keeping the running one: %m");
+		sd_notify(false, "READY=1");
+		return r;
+	}
+	errs_len = 0;
+	f = open_memstream(&errs, &errs_len);
+	if (f) {
+		if (config_restart_needed(&m->config, &c, f) > 0)
+			log_warning("Settings that need a restart to take effect changed: %s", errs);
+		fclose(f);
+	}
+	/* Keep the probe's and socket's settings: they take effect only on restart. */
+	c.probe_mode = m->config.probe_mode;
+	c.max_processes = m->config.max_processes;
+	c.ringbuf_kib = m->config.ringbuf_kib;
+	free_and_strdup(&c.socket_path, m->config.socket_path);
+	free_and_strdup(&c.proc_root, m->config.proc_root);
+	config_done(&m->config);
+	m->config = c;
+	log_set_max_level(m->config.log_level);
+	alerts_set_config(m->alerts, &m->config.alerts);
+	m->has_journal = m->config.alert_journal && journal_available();
+	log_info("Configuration reloaded.");
+	sd_notify(false, "READY=1\nSTATUS=Configuration reloaded.");
+	return 0;
+}
+
+bool manager_may_see(const struct manager *m, uid_t client_uid, bool client_admin,
+		     const struct proc_entry *e)
+{
+	return client_uid == 0 || client_admin || e->uid == client_uid;
+}
+
+int manager_new(struct fdw_config *config, const char *config_path, struct manager **ret)
+{
+	_cleanup_(manager_freep) struct manager *m = NULL;
+	int r;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->api_listen_fd = -1;
+	m->config = *config;
+	memset(config, 0, sizeof(*config));
+	if (config_path) {
+		m->config_path = strdup(config_path);
+		if (!m->config_path)
+			return -ENOMEM;
+	}
+	r = sd_event_default(&m->event);
+	if (r < 0)
+		return r;
+	r = proc_table_new(m->config.proc_root, proc_fd_size_is_count(m->config.proc_root),
+			   &m->procs);
+	if (r < 0)
+		return r;
+	r = alerts_new(&m->config.alerts, &m->alerts);
+	if (r < 0)
+		return r;
+	m->has_journal = m->config.alert_journal && journal_available();
+	m->alerts_to_stderr = !m->has_journal || isatty(STDERR_FILENO);
+	m->started_boottime_ns = now_boottime_ns();
+	m->started_realtime_ns = now_realtime_ns();
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+int manager_start(struct manager *m, bool verbose, int *ret_failure)
+{
+	struct probe_options po = {
+		.mode = m->config.probe_mode,
+		.max_processes = m->config.max_processes,
+		.ringbuf_kib = m->config.ringbuf_kib,
+		.ignore_tgid = getpid(),
+		.verbose = verbose,
+	};
+	enum probe_failure failure = PROBE_OK;
+	sigset_t mask;
+	int r, n;
+
+	*ret_failure = PROBE_OK;
+	/* A client that goes away mid-reply must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	r = sd_event_add_signal(m->event, &m->sigterm_source, SIGTERM, on_sigterm, m);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, &m->sigint_source, SIGINT, on_sigterm, m);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, &m->sighup_source, SIGHUP, on_sighup, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up signal handlers: %m");
+
+	r = probe_new(&po, on_probe_event, m, &m->probe, &failure);
+	if (r < 0) {
+		*ret_failure = failure;
+		return r;
+	}
+	r = sd_event_add_io(m->event, &m->probe_source, probe_events_fd(m->probe), EPOLLIN,
+			    on_probe_io, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch the ring buffer: %m");
+
+	/* The baseline of every process, before the first tick. */
+	r = manager_rescan(m, now_boottime_ns());
+	if (r < 0)
+		return r;
+
+	r = sd_event_add_time_relative(m->event, &m->tick_source, CLOCK_MONOTONIC,
+				       m->config.tick_ns / NSEC_PER_USEC, 1000, on_tick, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the tick timer: %m");
+	r = sd_event_source_set_enabled(m->tick_source, SD_EVENT_ON);
+	if (r < 0)
+		return r;
+	/* WATCHDOG=1 at half of WATCHDOG_USEC, from the loop itself: a hung loop stops pinging. */
+	r = sd_event_set_watchdog(m->event, true);
+	if (r < 0)
+		log_warning_errno(r, "Failed to enable the watchdog, ignoring: %m");
+
+	n = sd_listen_fds(true);
+	if (n > 1)
+		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.", n);
+	m->api_listen_fd = n == 1 ? SD_LISTEN_FDS_START : -1;
+#ifdef HAVE_API
+	r = api_server_new(m, m->api_listen_fd, &m->api);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the API socket: %m");
+#endif
+	log_info("fdwatchd " FDWATCH_VERSION " watching %zu processes (probe: %s, %u links, "
+		 "tick %.3gs).",
+		 proc_table_size(m->procs), probe_mode_to_string(m->config.probe_mode),
+		 probe_links(m->probe), (double)m->config.tick_ns / 1e9);
+	sd_notifyf(false, "READY=1\nSTATUS=Watching %zu processes.", proc_table_size(m->procs));
+	return 0;
+}
+
+int manager_run(struct manager *m)
+{
+	return sd_event_loop(m->event);
+}
+
+void manager_free(struct manager *m)
+{
+	if (!m)
+		return;
+#ifdef HAVE_API
+	api_server_free(m->api);
+#endif
+	sd_event_source_unref(m->tick_source);
+	sd_event_source_unref(m->rescan_source);
+	sd_event_source_unref(m->probe_source);
+	sd_event_source_unref(m->sigterm_source);
+	sd_event_source_unref(m->sigint_source);
+	sd_event_source_unref(m->sighup_source);
+	/* Detaches every program: nothing stays behind in the kernel. */
+	probe_free(m->probe);
+	proc_table_free(m->procs);
+	alerts_free(m->alerts);
+	sd_event_unref(m->event);
+	config_done(&m->config);
+	free(m->config_path);
+	free(m);
+}

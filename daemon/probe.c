@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+
+#include "fdwatch.h"
+#include "fdwatch.skel.h"
+#include "log.h"
+#include "probe.h"
+#include "syscalls.h"
+
+#define BTF_PATH "/sys/kernel/btf/vmlinux"
+#define TRACEFS_EVENTS "/sys/kernel/tracing/events/syscalls"
+#define DEBUGFS_EVENTS "/sys/kernel/debug/tracing/events/syscalls"
+/* 256 keys/values per batch: ~60 KiB of values, one syscall per 256 processes. */
+#define BATCH 256
+
+struct probe {
+	struct fdwatch_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	unsigned n_links;
+	probe_event_fn on_event;
+	void *userdata;
+	bool batch_ok;
+	__u32 keys[BATCH];
+	struct fdw_counts values[BATCH];
+};
+
+static bool verbose_libbpf;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	size_t n;
+
+	if (!verbose_libbpf)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = 0;
+	log_debug("libbpf: %s", buf);
+	return 0;
+}
+
+const char *probe_mode_to_string(enum probe_mode m)
+{
+	return m == PROBE_MODE_RAW ? "raw" : "tracepoint";
+}
+
+const char *probe_failure_to_string(enum probe_failure f)
+{
+	static const char *const names[] = {
+		[PROBE_OK] = "ok",
+		[PROBE_FAIL_PERMISSION] = "permission",
+		[PROBE_FAIL_NO_BTF] = "no-btf",
+		[PROBE_FAIL_TRACEFS] = "no-tracefs",
+		[PROBE_FAIL_SECCOMP] = "seccomp",
+		[PROBE_FAIL_LOAD] = "load",
+		[PROBE_FAIL_ATTACH] = "attach",
+		[PROBE_FAIL_OTHER] = "other",
+	};
+
+	return (unsigned)f < ELEMENTSOF(names) && names[f] ? names[f] : "other";
+}
+
+static bool have_cap(unsigned cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2] = {};
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+static bool seccomp_filtered(void)
+{
+	_cleanup_free_ char *buf = NULL;
+	const char *p;
+
+	if (read_file_full("/proc/self/status", 16384, &buf, NULL) < 0)
+		return false;
+	p = strstr(buf, "\nSeccomp:");
+	return p && atoi(p + 9) != 0;
+}
+
+/*
+ * Say why BPF cannot work here, before libbpf prints a wall of text. Each
+ * cause gets one line with what to do.
+ */
+static enum probe_failure probe_check_machine(const struct probe_options *o)
+{
+	struct stat st;
+	int fd;
+
+	if (access(BTF_PATH, R_OK) < 0) {
+		log_error("No kernel BTF at %s: fdwatch needs a kernel built with "
+			  "CONFIG_DEBUG_INFO_BTF=y (Debian's kernels are).",
+			  BTF_PATH);
+		return PROBE_FAIL_NO_BTF;
+	}
+	/* A tiny map tells whether bpf() works at all for us. */
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "fdw_check", 4, 4, 1, NULL);
+	if (fd < 0) {
+		int err = -fd;
+
+		if (err == ENOSYS || ((err == EPERM || err == EACCES) && seccomp_filtered() &&
+				      (have_cap(CAP_BPF) || have_cap(CAP_SYS_ADMIN)))) {
+			log_error("bpf() is blocked by a seccomp filter (%s): allow the bpf and "
+				  "perf_event_open syscalls (systemd: SystemCallFilter=bpf "
+				  "perf_event_open; nspawn: --system-call-filter='bpf perf_event_open').",
+				  strerror(err));
+			return PROBE_FAIL_SECCOMP;
+		}
+		if (err == EPERM || err == EACCES) {
+			log_error("Not permitted to use BPF (%s): run fdwatchd as root, or with "
+				  "CAP_BPF, CAP_PERFMON and CAP_DAC_READ_SEARCH.",
+				  strerror(err));
+			return PROBE_FAIL_PERMISSION;
+		}
+		log_error("bpf() failed: %s.", strerror(err));
+		return PROBE_FAIL_OTHER;
+	}
+	close(fd);
+	if (!have_cap(CAP_PERFMON) && !have_cap(CAP_SYS_ADMIN)) {
+		log_error("Not permitted to attach tracepoints: fdwatchd needs CAP_PERFMON "
+			  "(or run it as root).");
+		return PROBE_FAIL_PERMISSION;
+	}
+	if (o->mode == PROBE_MODE_TRACEPOINT && stat(TRACEFS_EVENTS, &st) < 0 &&
+	    stat(DEBUGFS_EVENTS, &st) < 0) {
+		log_error("tracefs is not mounted (no %s): mount it with "
+			  "'mount -t tracefs nodev /sys/kernel/tracing', or use --probe-mode=raw.",
+			  TRACEFS_EVENTS);
+		return PROBE_FAIL_TRACEFS;
+	}
+	return PROBE_OK;
+}
+
+static int probe_add_link(struct probe *p, struct bpf_link *link)
+{
+	struct bpf_link **n = realloc(p->links, (p->n_links + 1) * sizeof(*n));
+
+	if (!n) {
+		bpf_link__destroy(link);
+		return -ENOMEM;
+	}
+	p->links = n;
+	p->links[p->n_links++] = link;
+	return 0;
+}
+
+static int handle_rb_record(void *ctx, void *data, size_t size)
+{
+	struct probe *p = ctx;
+	struct fdw_event ev;
+
+	if (size < sizeof(ev))
+		return 0;
+	memcpy(&ev, data, sizeof(ev));
+	return p->on_event ? p->on_event(p->userdata, &ev) : 0;
+}
+
+static int probe_attach(struct probe *p, const struct probe_options *o, enum probe_failure *ret_failure)
+{
+	const struct fdw_syscall *sc;
+	struct bpf_link *link;
+	size_t n;
+	int r;
+
+	if (o->mode == PROBE_MODE_RAW) {
+		link = bpf_program__attach(p->skel->progs.handle_raw_sys_exit);
+		if (!link) {
+			r = -errno;
+			*ret_failure = PROBE_FAIL_ATTACH;
+			return log_error_errno(r, "Failed to attach raw_tp/sys_exit: %m");
+		}
+		r = probe_add_link(p, link);
+		if (r < 0)
+			return r;
+	} else {
+		unsigned attached = 0;
+
+		sc = fdw_syscalls(&n);
+		for (size_t i = 0; i < n; i++) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "sys_exit_%s", sc[i].name);
+			link = bpf_program__attach_tracepoint(p->skel->progs.handle_sys_exit,
+							      "syscalls", name);
+			if (!link) {
+				/* Not every kernel has every syscall (or its event). */
+				log_debug_errno(errno, "No tracepoint syscalls/%s, skipping: %m", name);
+				continue;
+			}
+			r = probe_add_link(p, link);
+			if (r < 0)
+				return r;
+			attached++;
+		}
+		if (attached == 0) {
+			*ret_failure = PROBE_FAIL_ATTACH;
+			return log_error_errno(ENOENT, "No syscalls/sys_exit_* tracepoint could be "
+					       "attached: is tracefs mounted with syscall events?");
+		}
+		log_debug("Attached %u syscall tracepoints.", attached);
+	}
+
+	link = bpf_program__attach(p->skel->progs.handle_exec);
+	if (!link) {
+		r = -errno;
+		*ret_failure = PROBE_FAIL_ATTACH;
+		return log_error_errno(r, "Failed to attach tp_btf/sched_process_exec: %m");
+	}
+	r = probe_add_link(p, link);
+	if (r < 0)
+		return r;
+	link = bpf_program__attach(p->skel->progs.handle_exit);
+	if (!link) {
+		r = -errno;
+		*ret_failure = PROBE_FAIL_ATTACH;
+		return log_error_errno(r, "Failed to attach tp_btf/sched_process_exit: %m");
+	}
+	return probe_add_link(p, link);
+}
+
+static uint32_t ringbuf_bytes(uint32_t kib)
+{
+	uint32_t want = MAX(kib, 4u) * 1024, size = (uint32_t)sysconf(_SC_PAGESIZE);
+
+	/* A ring buffer is a power of two pages. */
+	while (size < want)
+		size <<= 1;
+	return size;
+}
+
+int probe_new(const struct probe_options *o, probe_event_fn on_event, void *userdata,
+	      struct probe **ret, enum probe_failure *ret_failure)
+{
+	const struct fdw_syscall *sc;
+	struct probe *p;
+	size_t n;
+	int r;
+
+	*ret_failure = PROBE_OK;
+	verbose_libbpf = o->verbose;
+	libbpf_set_print(libbpf_print);
+
+	*ret_failure = probe_check_machine(o);
+	if (*ret_failure != PROBE_OK)
+		return -EPERM;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->on_event = on_event;
+	p->userdata = userdata;
+	p->batch_ok = true;
+
+	p->skel = fdwatch_bpf__open();
+	if (!p->skel) {
+		r = -errno;
+		*ret_failure = PROBE_FAIL_LOAD;
+		log_error_errno(r, "Failed to open the BPF object: %m");
+		goto fail;
+	}
+	sc = fdw_syscalls(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (sc[i].nr < 0 || sc[i].nr >= FDW_SYSCALL_MAX)
+			continue;
+		p->skel->rodata->cfg_syscall_action[sc[i].nr] = sc[i].action;
+		p->skel->rodata->cfg_syscall_kind[sc[i].nr] = sc[i].kind;
+	}
+	p->skel->rodata->cfg_ignore_tgid = (__u32)o->ignore_tgid;
+	bpf_map__set_max_entries(p->skel->maps.procs, o->max_processes ? o->max_processes : 16384);
+	bpf_map__set_max_entries(p->skel->maps.events, ringbuf_bytes(o->ringbuf_kib));
+	bpf_program__set_autoload(p->skel->progs.handle_sys_exit, o->mode == PROBE_MODE_TRACEPOINT);
+	bpf_program__set_autoload(p->skel->progs.handle_raw_sys_exit, o->mode == PROBE_MODE_RAW);
+
+	r = fdwatch_bpf__load(p->skel);
+	if (r < 0) {
+		*ret_failure = PROBE_FAIL_LOAD;
+		log_error_errno(r, "The kernel refused fdwatch's BPF program: %m (run with "
+				"--verbose for the verifier log).");
+		goto fail;
+	}
+	r = probe_attach(p, o, ret_failure);
+	if (r < 0) {
+		if (*ret_failure == PROBE_OK)
+			*ret_failure = PROBE_FAIL_OTHER;
+		goto fail;
+	}
+	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), handle_rb_record, p, NULL);
+	if (!p->rb) {
+		r = -errno;
+		*ret_failure = PROBE_FAIL_OTHER;
+		log_error_errno(r, "Failed to set up the ring buffer: %m");
+		goto fail;
+	}
+	*ret = p;
+	return 0;
+fail:
+	probe_free(p);
+	return r;
+}
+
+void probe_free(struct probe *p)
+{
+	if (!p)
+		return;
+	ring_buffer__free(p->rb);
+	for (unsigned i = 0; i < p->n_links; i++)
+		bpf_link__destroy(p->links[i]);
+	free(p->links);
+	fdwatch_bpf__destroy(p->skel);
+	free(p);
+}
+
+int probe_events_fd(const struct probe *p)
+{
+	return ring_buffer__epoll_fd(p->rb);
+}
+
+int probe_consume_events(struct probe *p)
+{
+	return ring_buffer__consume(p->rb);
+}
+
+static int probe_read_slow(struct probe *p, probe_counts_fn cb, void *userdata)
+{
+	int fd = bpf_map__fd(p->skel->maps.procs);
+	__u32 key, next;
+	__u32 *prev = NULL;
+	int r;
+
+	/* The fallback for kernels without batch ops: one syscall pair per entry. */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct fdw_counts c;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &c) < 0)
+			continue; /* deleted meanwhile */
+		r = cb(userdata, (pid_t)key, &c);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int probe_read_counts(struct probe *p, probe_counts_fn cb, void *userdata)
+{
+	int fd = bpf_map__fd(p->skel->maps.procs);
+	__u32 in = 0, out = 0;
+	bool first = true;
+	int r;
+
+	if (!p->batch_ok)
+		return probe_read_slow(p, cb, userdata);
+	for (;;) {
+		__u32 count = BATCH;
+
+		r = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, p->keys, p->values, &count,
+					 NULL);
+		if (r < 0 && r != -ENOENT) {
+			if (first && (r == -EINVAL || r == -ENOTSUP || r == -524 /* ENOTSUPP */)) {
+				p->batch_ok = false;
+				return probe_read_slow(p, cb, userdata);
+			}
+			return r;
+		}
+		for (__u32 i = 0; i < count; i++) {
+			int k = cb(userdata, (pid_t)p->keys[i], &p->values[i]);
+
+			if (k < 0)
+				return k;
+		}
+		if (r == -ENOENT)
+			return 0;
+		in = out;
+		first = false;
+	}
+}
+
+int probe_lookup(struct probe *p, pid_t tgid, struct fdw_counts *ret)
+{
+	__u32 key = (__u32)tgid;
+
+	return bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.procs), &key, ret) < 0 ? -errno : 0;
+}
+
+int probe_forget(struct probe *p, pid_t tgid, uint64_t start_boottime)
+{
+	int fd = bpf_map__fd(p->skel->maps.procs);
+	__u32 key = (__u32)tgid;
+	struct fdw_counts c;
+
+	if (bpf_map_lookup_elem(fd, &key, &c) < 0)
+		return 0;
+	if (c.start_boottime != start_boottime)
+		return 0; /* a new process has the PID now */
+	return bpf_map_delete_elem(fd, &key) < 0 ? -errno : 1;
+}
+
+void probe_get_stats(const struct probe *p, struct fdw_stats *ret)
+{
+	*ret = p->skel->bss->stats;
+}
+
+unsigned probe_links(const struct probe *p)
+{
+	return p->n_links;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * probe.h - the only module that sees the BPF skeleton. Loads and attaches
+ * bpf/fdwatch.bpf.c, hands plain per-tgid counters and rare events up.
+ */
+#ifndef FDWATCH_PROBE_H
+#define FDWATCH_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "fdwatch.h"
+#include "config.h"
+
+/* Why the probe could not start; fdwatchd turns each into its own exit code. */
+enum probe_failure {
+	PROBE_OK = 0,
+	PROBE_FAIL_PERMISSION, /* not root / no CAP_BPF + CAP_PERFMON */
+	PROBE_FAIL_NO_BTF,     /* no /sys/kernel/btf/vmlinux */
+	PROBE_FAIL_TRACEFS,    /* tracefs not mounted (tracepoint mode) */
+	PROBE_FAIL_SECCOMP,    /* a seccomp filter blocks bpf() */
+	PROBE_FAIL_LOAD,       /* the verifier or the kernel refused the program */
+	PROBE_FAIL_ATTACH,     /* a tracepoint could not be attached */
+	PROBE_FAIL_OTHER,
+};
+
+struct probe_options {
+	enum probe_mode mode;
+	uint32_t max_processes; /* "procs" map entries */
+	uint32_t ringbuf_kib;	/* rounded up to a power of two pages */
+	pid_t ignore_tgid;	/* the daemon itself */
+	bool verbose;		/* libbpf's own messages at debug level */
+};
+
+/* Called for every ring buffer record; a negative return stops consuming. */
+typedef int (*probe_event_fn)(void *userdata, const struct fdw_event *ev);
+/* Called for every map entry by probe_read_counts(). */
+typedef int (*probe_counts_fn)(void *userdata, pid_t tgid, const struct fdw_counts *c);
+
+struct probe;
+
+/*
+ * Check the machine, load, attach. On failure returns -errno and names the
+ * cause in *ret_failure, with a one-line explanation and remedy already logged.
+ */
+int probe_new(const struct probe_options *o, probe_event_fn on_event, void *userdata,
+	      struct probe **ret, enum probe_failure *ret_failure);
+/* Detach everything and free; NULL-safe. */
+void probe_free(struct probe *p);
+
+/* The ring buffer's epoll fd, for the event loop. */
+int probe_events_fd(const struct probe *p);
+/* Hand every pending ring buffer record to on_event. Returns records consumed or -errno. */
+int probe_consume_events(struct probe *p);
+/* Read the whole "procs" map (in batches where the kernel allows). 0 or -errno. */
+int probe_read_counts(struct probe *p, probe_counts_fn cb, void *userdata);
+/* Read one tgid's counters: 0, or -ENOENT when the probe has none. */
+int probe_lookup(struct probe *p, pid_t tgid, struct fdw_counts *ret);
+/* Delete tgid's entry if it still belongs to the process that started at start_boottime. */
+int probe_forget(struct probe *p, pid_t tgid, uint64_t start_boottime);
+/* Kernel-side drop counters. */
+void probe_get_stats(const struct probe *p, struct fdw_stats *ret);
+/* How many BPF links are attached. */
+unsigned probe_links(const struct probe *p);
+const char *probe_mode_to_string(enum probe_mode m);
+const char *probe_failure_to_string(enum probe_failure f);
+
+#endif
