@@ -377,12 +377,17 @@ int manager_reload(struct manager *m)
 		sd_notify(false, "READY=1");
 		return r;
 	}
+	free(errs);
+	errs = NULL;
 	errs_len = 0;
 	f = open_memstream(&errs, &errs_len);
 	if (f) {
-		if (config_restart_needed(&m->config, &c, f) > 0)
-			log_warning("Settings that need a restart to take effect changed: %s", errs);
+		int n = config_restart_needed(&m->config, &c, f);
+
 		fclose(f);
+		if (n > 0)
+			for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n"))
+				log_warning("Changed, but takes effect only after a restart: %s", line);
 	}
 	/* Keep the probe's and socket's settings: they take effect only on restart. */
 	c.probe_mode = m->config.probe_mode;
