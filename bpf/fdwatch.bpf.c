@@ -212,14 +212,14 @@ static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
 		note_creation(c, now);
 		__sync_fetch_and_add(&c->created[FDW_KIND_DUP], 1);
 		note_fd(c, ret);
-		c->flags |= FDW_F_UNSEEN;
+		c->unseen++;
 		break;
 	case FDW_ACT_CLOSE:
 		__sync_fetch_and_add(&c->closed, 1);
 		break;
 	case FDW_ACT_CLOSE_RANGE:
 		/* How many fds were open in the range is gone by now. */
-		c->flags |= FDW_F_UNSEEN;
+		c->unseen++;
 		break;
 	}
 	return 0;
@@ -276,7 +276,7 @@ int BPF_PROG(handle_exec, struct task_struct *p)
 	now = bpf_ktime_get_boot_ns();
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (c)
-		c->flags |= FDW_F_UNSEEN; /* exec closed the O_CLOEXEC fds */
+		c->unseen++; /* exec closed the O_CLOEXEC fds */
 	emit(FDW_EV_EXEC, tgid, p->pid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
 	return 0;
 }

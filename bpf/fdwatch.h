@@ -50,9 +50,6 @@ enum fdw_action {
 
 /* struct fdw_counts.flags */
 #define FDW_F_EXITED (1U << 0)  /* the thread group has exited; user space deletes the entry */
-#define FDW_F_UNSEEN (1U << 1)  /* something the probe cannot count happened (exec, close_range
-				 * with CLOSE_RANGE_UNSHARE, dup2 onto an fd it could not read):
-				 * reconcile with /proc soon */
 
 /*
  * Per thread group counters, map "procs", key = tgid (__u32). Every counter
@@ -79,7 +76,9 @@ struct fdw_counts {
 	__s32 max_fd;		/* highest fd number returned, -1 when none */
 	__s32 last_fail_nr;	/* syscall number of the latest EMFILE/ENFILE, -1 when none */
 	__u32 flags;		/* FDW_F_* */
-	__u32 __pad;
+	__u32 unseen;		/* events whose effect the probe cannot count (exec closing
+				 * O_CLOEXEC fds, close_range, dup2 onto an open fd): when it
+				 * moves, user space reconciles with /proc */
 };
 
 /* Global counters in .bss, read by user space through the skeleton. */

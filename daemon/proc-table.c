@@ -226,7 +226,8 @@ int proc_table_apply_counts(struct proc_table *t, pid_t tgid, const struct fdw_c
 		else
 			e->fds = 0;
 		changed = created || closed || c->emfile != old->emfile || c->enfile != old->enfile ||
-			  c->flags != old->flags || c->last_ns != old->last_ns;
+			  c->flags != old->flags || c->unseen != old->unseen ||
+			  c->last_ns != old->last_ns;
 	}
 	e->has_probe = true;
 	if (c->last_fail_nr >= 0)
@@ -239,7 +240,7 @@ int proc_table_apply_counts(struct proc_table *t, pid_t tgid, const struct fdw_c
 	}
 	if (c->last_ns)
 		e->last_activity_ns = c->last_ns;
-	if (c->flags & FDW_F_UNSEEN)
+	if (c->unseen != e->last_counts.unseen)
 		e->needs_reconcile = true;
 	if (c->flags & FDW_F_EXITED)
 		e->exited = true;

@@ -128,7 +128,7 @@ static void test_reconcile_books_unseen(void **state)
 	assert_int_equal(e->unseen_opens, 3);
 	assert_int_equal(e->last_drift, -3);
 	/* close_range of 10: seen as a flag only. */
-	k.flags = FDW_F_UNSEEN;
+	k.unseen = 1;
 	assert_int_equal(proc_table_apply_counts(c->t, 300, &k, 3, &e), 1);
 	assert_true(e->needs_reconcile);
 	fixture_fds(c->root, 300, 13);
@@ -136,6 +136,9 @@ static void test_reconcile_books_unseen(void **state)
 	assert_int_equal(e->fds, 13);
 	assert_int_equal(e->unseen_closes, 10);
 	assert_int_equal(e->last_drift, 10);
+	assert_false(e->needs_reconcile);
+	/* The same count again asks for nothing more. */
+	assert_int_equal(proc_table_apply_counts(c->t, 300, &k, 5, &e), 0);
 	assert_false(e->needs_reconcile);
 	/* The limit follows /proc (a prlimit() from outside while quiet). */
 	fixture_limits(c->root, 300, "64", "128");

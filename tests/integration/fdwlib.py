@@ -283,14 +283,30 @@ class Daemon:
         return rc
 
 
-def attached_fdwatch_programs():
-    """Names of loaded BPF programs that are fdwatch's (handle_*)."""
+def bpf_programs_of(pid):
+    """IDs of the BPF programs process pid holds fds of (from /proc/PID/fdinfo)."""
+    ids = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if not os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("anon_inode:bpf"):
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def bpf_programs_loaded(ids):
+    """Which of these program IDs are still loaded in the kernel."""
     out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout
     try:
         progs = json.loads(out or "[]")
     except ValueError:
-        return []
-    return [p.get("name", "") for p in progs if p.get("name", "").startswith("handle_")]
+        return set()
+    return {p["id"] for p in progs} & set(ids)
 
 
 @contextlib.contextmanager
