@@ -70,26 +70,62 @@ int config_init(struct fdw_config *c);
 void config_done(struct fdw_config *c);
 
 /*
- * Load path (FDW_CONFIG_FILE when NULL) then path.d/ *.conf in lexical order
+ * Load path (FDW_CONFIG_FILE when NULL) then path.d/ *.conf in lexical (strcmp) order
  * (for /etc/fdwatch/fdwatch.conf: /etc/fdwatch/fdwatch.conf.d/), on top of the
- * built-in defaults, into *ret. A missing main file is fine. Each problem
- * (unknown section or key, bad value) is written to err as "file:line: ..."
- * and counted; returns 0 when there were none, -EINVAL when there were (and
- * *ret then holds nothing), -errno for I/O errors.
+ * built-in defaults. A missing main file or drop-in directory is fine; hidden
+ * files and names not ending in ".conf" are skipped. Each problem (syntax,
+ * unknown section or key, bad value, a rule without a match key) is written to
+ * err (may be NULL) as "file:line: [Section] Key=value: reason", and all of them
+ * are reported, not just the first.
+ *
+ * Atomic: *ret is written only on success, and never read or freed, so a reload
+ * can load into a fresh struct and keep the old one when this fails. Returns 0
+ * and fills *ret (the caller owns it: config_done()); -EINVAL when there were
+ * problems; -ENOMEM; -errno for I/O errors (also written to err).
+ *
+ * Syntax (systemd-like, parsed by libinih): "[Section]" headers, "Key=value"
+ * lines, keys case-sensitive, whitespace around keys and values ignored, lines
+ * starting with '#' or ';' are comments, and (libinih) " ;" starts a comment at
+ * the end of a value; '#' after a value is not a comment. An empty value
+ * ("Key=") resets the key to its built-in default; a later assignment wins. No
+ * continuation lines: an indented line is a line of its own. Lines may be at
+ * most 199 bytes long (libinih's 200-byte buffer). A later [Rule NAME] with the
+ * same NAME (say in a drop-in) changes that rule in place; [Rule] without a name
+ * always adds a rule, named "rule-N" (N: its position).
  */
 int config_load(const char *path, FILE *err, struct fdw_config *ret);
 
-/* Print the effective configuration in fdwatch.conf syntax. */
+/*
+ * Print the effective configuration in fdwatch.conf syntax: every key of every
+ * section, then the rules with all their keys (unset ones empty). Loading the
+ * output gives a configuration that dumps to the same text.
+ */
 void config_dump(const struct fdw_config *c, FILE *f);
 
 /*
- * The first rule matching a process, or NULL. Effective detect config for it
- * in *ret (defaults with the rule's overrides).
+ * The first rule, in file order, matching a process, or NULL. A rule matches
+ * when all of its match keys do: Comm= (fnmatch(3), no flags) against comm,
+ * Unit= against unit (NULL: the process has no unit, never matches a Unit=
+ * rule), Uid= against uid. The effective detect config for the process is
+ * written to *ret when ret is not NULL: c->detect with the rule's overrides. A
+ * rule with Ignore=yes is returned like any other: the caller checks ->ignore.
  */
 const struct fdw_rule *config_match(const struct fdw_config *c, const char *comm, const char *unit,
 				    uid_t uid, struct detect_config *ret);
 
-/* Keys that need a restart differ between a and b: write their names to err, return how many. */
+/*
+ * Keys that need a restart ([Probe] Mode, MaxProcesses, RingBufferKiB, ProcRoot; [Api]
+ * SocketPath) that differ between a (running) and b (loaded): write one line per key to err
+ * (may be NULL), "[Probe] MaxProcesses=16384 -> 32768", and return how many.
+ */
 int config_restart_needed(const struct fdw_config *a, const struct fdw_config *b, FILE *err);
+
+/*
+ * Syslog level names, as in systemd: "emerg", "alert", "crit", "err", "warning", "notice",
+ * "info", "debug" <-> LOG_EMERG..LOG_DEBUG. Parse: 0 or -EINVAL. To string: NULL when out of
+ * range.
+ */
+int config_parse_log_level(const char *s, int *ret);
+const char *config_log_level_to_string(int level);
 
 #endif

@@ -173,3 +173,42 @@ int free_and_strdup(char **dst, const char *src)
 	*dst = copy;
 	return 0;
 }
+
+int parse_mode(const char *s, uint32_t *ret)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s || strspn(s, "01234567") != strlen(s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno == ERANGE || v > 07777)
+		return -ERANGE;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+char *format_duration_ns(char *buf, size_t size, uint64_t ns)
+{
+	/* Largest first; all of these are suffixes parse_duration_ns() knows. */
+	static const struct {
+		const char *suffix;
+		uint64_t ns;
+	} units[] = {
+		{ "h", 3600 * NSEC_PER_SEC }, { "min", 60 * NSEC_PER_SEC }, { "s", NSEC_PER_SEC },
+		{ "ms", 1000000ULL },	      { "us", NSEC_PER_USEC },	    { "ns", 1 },
+	};
+
+	if (ns == 0) {
+		snprintf(buf, size, "0");
+		return buf;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(units); i++)
+		if (ns % units[i].ns == 0) {
+			snprintf(buf, size, "%llu%s", (unsigned long long)(ns / units[i].ns),
+				 units[i].suffix);
+			break;
+		}
+	return buf;
+}

@@ -122,4 +122,19 @@ static inline char *strdup_or_null(const char *s)
 /* Free *dst and replace it by a copy of src (NULL allowed). 0 or -ENOMEM. */
 int free_and_strdup(char **dst, const char *src);
 
+/*
+ * Parse octal permission bits ("0660" or "660"), at most 07777. 0 or -EINVAL/-ERANGE; *ret
+ * untouched on error.
+ */
+int parse_mode(const char *s, uint32_t *ret);
+
+/* Enough for any format_duration_ns() output ("18446744073709551615ns"). */
+#define DURATION_STR_MAX 32
+/*
+ * Format ns with the largest unit that divides it exactly: "2h", "5min", "1s", "500ms", "250us",
+ * "7ns", "0". parse_duration_ns() reads it back to the same value (exactly below 2^53 ns, 104
+ * days: it goes through a double). Returns buf.
+ */
+char *format_duration_ns(char *buf, size_t size, uint64_t ns);
+
 #endif
