@@ -35,7 +35,7 @@ endif
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
 	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
-	libclang-rt-14-dev
+	libclang-rt-14-dev gdb varlink-go man-db groff-base
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
 PC_LIBS := libbpf libsystemd libcjson inih
@@ -50,7 +50,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-init
 	$(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
 LDFLAGS += $(SAN_FLAGS)
 LIBS_CORE := $(shell pkg-config --libs libcjson inih 2>/dev/null) -lm
-LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lelf -lz $(LIBS_CORE)
+LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lelf -lz -lpthread $(LIBS_CORE)
 LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other
@@ -68,7 +68,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(wildcard tests/bench/*
 FUZZERS := $(wildcard tests/fuzz/*.c)
 
 .DELETE_ON_ERROR:
-.PHONY: all deps run check bench format clean install unit fuzz
+.PHONY: all deps run check bench format clean install uninstall unit fuzz
 
 all: $(OUTPUT)/fdwatchd $(OUTPUT)/fdwatchctl
 
@@ -132,6 +132,19 @@ $(OUTPUT)/bench/%: tests/bench/%.c | $(OUTPUT)/bench
 
 unit: $(UNIT_TESTS)
 
+# libFuzzer harnesses (clang); `make fuzz FUZZ_TIME=60` runs each that long.
+FUZZ_TIME ?= 20
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZERS))
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c daemon/varlink.c daemon/util.c $(wildcard daemon/*.h)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Idaemon -Ibpf \
+		$< daemon/varlink.c daemon/util.c $(shell pkg-config --libs libcjson) -lm -o $@
+
+fuzz: $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do echo "  FUZZ     $$f ($(FUZZ_TIME)s)"; \
+		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 2>&1 | tail -3 || exit 1; done
+
 # Everything the tests need, built once.
 test-build: all $(UNIT_TESTS) $(WORKLOADS)
 
@@ -153,3 +166,66 @@ format:
 clean:
 	$(call msg,CLEAN,$(OUTPUT))
 	$(Q)rm -rf $(OUTPUT)
+
+# --- install, uninstall ---
+# PREFIX is /usr/local (from source) or /usr (packages): systemd reads units,
+# sysusers.d, tmpfiles.d and journal catalogs under both $(PREFIX)/lib trees
+# (systemd.unit(5), sysusers.d(5), tmpfiles.d(5)), so everything but the config
+# stays inside PREFIX. For any other PREFIX they go where systemd's pkg-config
+# file says. The config is always /etc/fdwatch: fdwatchd reads it there.
+# The unit's ExecStart= names /usr/sbin/fdwatchd; install rewrites it to SBINDIR.
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+ifneq ($(filter /usr /usr/local,$(PREFIX)),)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+else
+pc_systemd = $(or $(shell pkg-config --variable=$(1) systemd 2>/dev/null),$(2))
+SYSTEMDUNITDIR ?= $(call pc_systemd,systemdsystemunitdir,/usr/lib/systemd/system)
+SYSUSERSDIR ?= $(call pc_systemd,sysusersdir,/usr/lib/sysusers.d)
+TMPFILESDIR ?= $(call pc_systemd,tmpfilesdir,/usr/lib/tmpfiles.d)
+CATALOGDIR ?= /usr/lib/systemd/catalog
+endif
+
+install: all
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(CATALOGDIR) $(DESTDIR)$(SYSCONFDIR)/fdwatch/fdwatch.conf.d \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	$(Q)install -m 0755 $(OUTPUT)/fdwatchd $(DESTDIR)$(SBINDIR)/fdwatchd
+	$(Q)install -m 0755 $(OUTPUT)/fdwatchctl $(DESTDIR)$(BINDIR)/fdwatchctl
+	$(Q)sed 's|/usr/sbin/fdwatchd|$(SBINDIR)/fdwatchd|g' systemd/fdwatch.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service
+	$(Q)install -m 0644 systemd/fdwatch.socket $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.socket
+	$(Q)install -m 0644 systemd/fdwatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/fdwatch.conf
+	$(Q)install -m 0644 systemd/fdwatch.tmpfiles $(DESTDIR)$(TMPFILESDIR)/fdwatch.conf
+	$(Q)install -m 0644 systemd/fdwatch.catalog $(DESTDIR)$(CATALOGDIR)/fdwatch.catalog
+	$(Q)install -m 0644 daemon/man/fdwatchctl.1 $(DESTDIR)$(MANDIR)/man1/fdwatchctl.1
+	$(Q)install -m 0644 daemon/man/fdwatch.conf.5 $(DESTDIR)$(MANDIR)/man5/fdwatch.conf.5
+	$(Q)install -m 0644 daemon/man/fdwatchd.8 $(DESTDIR)$(MANDIR)/man8/fdwatchd.8
+	@# An administrator's fdwatch.conf is never overwritten (a staged DESTDIR install always gets one).
+	$(Q)if [ -n "$(DESTDIR)" ] || [ ! -e $(SYSCONFDIR)/fdwatch/fdwatch.conf ]; then \
+		install -m 0644 config/fdwatch.conf $(DESTDIR)$(SYSCONFDIR)/fdwatch/fdwatch.conf; \
+	else echo "  KEEP     $(SYSCONFDIR)/fdwatch/fdwatch.conf"; fi
+	@# On the live system, do what a package's postinst would; a DESTDIR is for packaging.
+	$(Q)if [ -z "$(DESTDIR)" ]; then \
+		systemd-sysusers $(SYSUSERSDIR)/fdwatch.conf || true; \
+		systemd-tmpfiles --create $(TMPFILESDIR)/fdwatch.conf || true; \
+		journalctl --update-catalog || true; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi; \
+	fi
+
+# Leaves /etc/fdwatch (the administrator's configuration) in place.
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/fdwatchd $(DESTDIR)$(BINDIR)/fdwatchctl \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.socket \
+		$(DESTDIR)$(SYSUSERSDIR)/fdwatch.conf $(DESTDIR)$(TMPFILESDIR)/fdwatch.conf \
+		$(DESTDIR)$(CATALOGDIR)/fdwatch.catalog $(DESTDIR)$(MANDIR)/man1/fdwatchctl.1 \
+		$(DESTDIR)$(MANDIR)/man5/fdwatch.conf.5 $(DESTDIR)$(MANDIR)/man8/fdwatchd.8
+	$(Q)if [ -z "$(DESTDIR)" ]; then journalctl --update-catalog || true; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload || true; fi; fi

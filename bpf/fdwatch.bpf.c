@@ -31,6 +31,11 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u8 cfg_syscall_action[FDW_SYSCALL_MAX] = {};
 const volatile __u8 cfg_syscall_kind[FDW_SYSCALL_MAX] = {};
 const volatile __u32 cfg_ignore_tgid = 0; /* the daemon itself */
+/* The daemon's PID namespace when it is not the initial one (a container):
+ * PIDs are then reported as the daemon sees them in its /proc, and tasks of
+ * other namespaces are not counted. 0: host PIDs, every task. */
+const volatile __u64 cfg_pidns_dev = 0;
+const volatile __u64 cfg_pidns_ino = 0;
 
 struct fdw_stats stats = {};
 
@@ -47,6 +52,25 @@ struct {
 } events SEC(".maps");
 
 /* The counters of the current thread group; a new or reused tgid starts at zero. */
+/* tgid and tid of the current task as the daemon sees them; false: not ours to count. */
+static __always_inline bool current_ids(__u32 *tgid, __u32 *tid)
+{
+	struct bpf_pidns_info ns;
+	__u64 id;
+
+	if (!cfg_pidns_ino) {
+		id = bpf_get_current_pid_tgid();
+		*tgid = id >> 32;
+		*tid = (__u32)id;
+		return true;
+	}
+	if (bpf_get_ns_current_pid_tgid(cfg_pidns_dev, cfg_pidns_ino, &ns, sizeof(ns)))
+		return false;
+	*tgid = ns.tgid;
+	*tid = ns.pid;
+	return true;
+}
+
 static struct fdw_counts *counts_get(__u32 tgid, struct task_struct *task, __u64 now)
 {
 	__u64 start = BPF_CORE_READ(task, group_leader, start_boottime);
@@ -124,9 +148,9 @@ static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
 {
 	struct task_struct *task;
 	struct fdw_counts *c;
-	__u64 id, now;
-	__u32 tgid;
+	__u32 tgid, tid;
 	__u8 act, kind;
+	__u64 now;
 
 	if (nr >= FDW_SYSCALL_MAX)
 		return 0;
@@ -152,9 +176,7 @@ static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
 			return 0;
 	}
 
-	id = bpf_get_current_pid_tgid();
-	tgid = id >> 32;
-	if (tgid == cfg_ignore_tgid)
+	if (!current_ids(&tgid, &tid) || tgid == cfg_ignore_tgid)
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	now = bpf_ktime_get_boot_ns();
@@ -175,7 +197,7 @@ static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
 		 * EMFILE must not flood the ring buffer. */
 		if (now - c->last_fail_event_ns >= FDW_FAIL_EVENT_INTERVAL_NS) {
 			c->last_fail_event_ns = now;
-			emit(FDW_EV_FAIL, tgid, (__u32)id, task, nr, -ret, now, BPF_RB_FORCE_WAKEUP);
+			emit(FDW_EV_FAIL, tgid, tid, task, nr, -ret, now, BPF_RB_FORCE_WAKEUP);
 		}
 		return 0;
 	}
@@ -267,29 +289,31 @@ int handle_raw_sys_exit(struct bpf_raw_tracepoint_args *ctx)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p)
 {
-	__u32 tgid = p->tgid;
 	struct fdw_counts *c;
+	__u32 tgid, tid;
 	__u64 now;
 
-	if (tgid == cfg_ignore_tgid)
+	/* p is current here. */
+	if (!current_ids(&tgid, &tid) || tgid == cfg_ignore_tgid)
 		return 0;
 	now = bpf_ktime_get_boot_ns();
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (c)
 		c->unseen++; /* exec closed the O_CLOEXEC fds */
-	emit(FDW_EV_EXEC, tgid, p->pid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
+	emit(FDW_EV_EXEC, tgid, tid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *p)
 {
-	__u32 tgid = p->tgid;
 	struct fdw_counts *c;
+	__u32 tgid, tid;
 	__u64 now;
 
-	/* Only the last thread of the group; do_exit() decremented live already. */
-	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+	/* Only the last thread of the group; do_exit() decremented live already.
+	 * p is current here. */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0 || !current_ids(&tgid, &tid))
 		return 0;
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (!c || c->start_boottime != BPF_CORE_READ(p, group_leader, start_boottime))
@@ -297,6 +321,6 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	now = bpf_ktime_get_boot_ns();
 	c->flags |= FDW_F_EXITED;
 	c->last_ns = now;
-	emit(FDW_EV_EXIT, tgid, p->pid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
+	emit(FDW_EV_EXIT, tgid, tid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
 	return 0;
 }

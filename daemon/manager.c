@@ -216,6 +216,7 @@ static int manager_rescan(struct manager *m, uint64_t now_ns)
 
 static void manager_update_stats(struct manager *m)
 {
+	char status[sizeof(m->last_status)];
 	struct fdw_stats ks;
 	struct proc_entry *e;
 	unsigned leaking = 0;
@@ -230,8 +231,13 @@ static void manager_update_stats(struct manager *m)
 		if (e->verdict.state >= FDW_STATE_LEAKING)
 			leaking++;
 	}
-	sd_notifyf(false, "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
-		   proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
+	/* Only when it changed: each is a datagram to the service manager. */
+	snprintf(status, sizeof(status), "STATUS=Watching %zu processes, %u leaking, %" PRIu64
+		 " alerts sent.", proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
+	if (!streq(status, m->last_status)) {
+		sd_notify(false, status);
+		memcpy(m->last_status, status, sizeof(status));
+	}
 }
 
 static int manager_tick(struct manager *m)
@@ -445,6 +451,11 @@ int manager_new(struct fdw_config *config, const char *config_path, struct manag
 	return 0;
 }
 
+static void manager_keepalive(void *userdata)
+{
+	sd_notify(false, "WATCHDOG=1");
+}
+
 int manager_start(struct manager *m, bool verbose, int *ret_failure)
 {
 	struct probe_options po = {
@@ -453,6 +464,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 		.ringbuf_kib = m->config.ringbuf_kib,
 		.ignore_tgid = getpid(),
 		.verbose = verbose,
+		.keepalive = manager_keepalive,
 	};
 	enum probe_failure failure = PROBE_OK;
 	sigset_t mask;

@@ -51,7 +51,8 @@ struct manager {
 	struct manager_stats stats;
 	int api_listen_fd;	/* from socket activation, or -1 */
 	bool has_journal;	/* alerts to journald */
-	bool alerts_to_stderr;	/* alerts also printed on stderr (a terminal, or no journal) */
+	bool alerts_to_stderr;
+	char last_status[128];	/* the latest STATUS= sent to the service manager */	/* alerts also printed on stderr (a terminal, or no journal) */
 };
 
 /*

@@ -30,6 +30,9 @@ struct probe_options {
 	uint32_t ringbuf_kib;	/* rounded up to a power of two pages */
 	pid_t ignore_tgid;	/* the daemon itself */
 	bool verbose;		/* libbpf's own messages at debug level */
+	/* Called (with the userdata of probe_new) every 200 ms while probe_free()
+	 * waits for the kernel to detach, e.g. to feed a watchdog. May be NULL. */
+	void (*keepalive)(void *userdata);
 };
 
 /* Called for every ring buffer record; a negative return stops consuming. */

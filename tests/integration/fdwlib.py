@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -217,6 +218,7 @@ class Daemon:
         self.notify_path = os.path.join(self.tmp, "notify.sock")
         self.notify = None
         self.notifications = []
+        self.lock = threading.Lock()
 
     def start(self, timeout=20):
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -232,14 +234,27 @@ class Daemon:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.wait_notify("READY=1", timeout)
+        # Keep reading, as a service manager does: an unread datagram queue
+        # (net.unix.max_dgram_qlen, 10) would block the daemon's sd_notify().
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
         return self
 
-    def poll_notify(self):
-        while True:
+    def _drain(self):
+        while self.notify is not None:
             try:
-                self.notifications.append(self.notify.recv(4096).decode())
-            except (socket.timeout, BlockingIOError):
+                self.poll_notify()
+                time.sleep(0.1)
+            except (OSError, AttributeError):
                 return
+
+    def poll_notify(self):
+        with self.lock:
+            while self.notify is not None:
+                try:
+                    self.notifications.append(self.notify.recv(4096).decode())
+                except (socket.timeout, BlockingIOError):
+                    return
 
     def wait_notify(self, what, timeout):
         deadline = time.monotonic() + timeout
@@ -278,8 +293,9 @@ class Daemon:
         self.log.close()
         if self.notify:
             self.poll_notify()
-            self.notify.close()
-            self.notify = None
+            with self.lock:
+                self.notify.close()
+                self.notify = None
         return rc
 
 

@@ -174,14 +174,14 @@ def run(tap, d):
         line, _ = cmd("emfile")
         p = fdwlib.wait_for(lambda: (lambda q: q if q and q["emfile"] > 0 else None)(_try_get(pid)),
                             3, "emfile counted")
-        tap.ok(p["emfile"] > 0 and p["failed_syscall"] == "openat",
+        tap.ok(p["emfile"] > 0 and p["syscall"] == "openat",
                "emfile: EMFILE failures counted, from openat", p)
         line, _ = cmd("closeall")
         line, _ = cmd("rlimit 4096")
         line, _ = cmd("emfile_pipe")
-        p = fdwlib.wait_for(lambda: (lambda q: q if q and q["failed_syscall"] == "pipe2" else None)(_try_get(pid)),
+        p = fdwlib.wait_for(lambda: (lambda q: q if q and q["syscall"] == "pipe2" else None)(_try_get(pid)),
                             3, "pipe2 EMFILE counted")
-        tap.ok(p["failed_syscall"] == "pipe2", "emfile_pipe: failure from pipe2", p)
+        tap.ok(p["syscall"] == "pipe2", "emfile_pipe: failure from pipe2", p)
         n = int(line.split()[1])
         p = settle(pid, n, time.monotonic() + 0.6)
         tap.ok(p and p["fds"] == n == fdwlib.proc_fd_count(pid),
