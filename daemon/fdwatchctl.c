@@ -1,0 +1,1229 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * fdwatchctl - ask fdwatchd: status, processes by risk, one process in
+ * detail, alerts (past and live), a monitoring-plugin check and Prometheus
+ * metrics. Talks to the API socket through client.c; everything it shows
+ * is in the replies (the IDL in varlink.c).
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "client.h"
+#include "config.h"
+#include "detector.h"
+
+/*
+ * Exit codes. `check` alone uses the monitoring-plugin codes 0-3; every other
+ * command uses 0 and sysexits(3) values, so the two never mean each other.
+ */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 64,       /* bad command line */
+	EXIT_DATAERR = 65,     /* the daemon refused a parameter */
+	EXIT_NOPROC = 66,      /* no such process */
+	EXIT_UNAVAILABLE = 69, /* fdwatchd is not running / went away */
+	EXIT_SOFTWARE = 70,    /* internal error (out of memory) */
+	EXIT_TEMPFAIL = 75,    /* daemon busy (too many clients) or timed out */
+	EXIT_PROTOCOL = 76,    /* unexpected reply */
+	EXIT_NOPERM = 77,      /* not allowed: socket permissions, another user's process */
+};
+enum { CHECK_OK = 0, CHECK_WARNING = 1, CHECK_CRITICAL = 2, CHECK_UNKNOWN = 3 };
+
+#define CALL_TIMEOUT_MS 10000
+
+static struct {
+	const char *socket;
+	bool json;
+	bool watch;
+	bool has_limit, has_uid, has_since;
+	uint64_t limit, uid, since;
+	const char *unit, *comm, *state;
+	double interval;
+	uint64_t iterations;
+	bool color;
+	bool tty;
+} arg = {.interval = 2.0};
+
+static volatile sig_atomic_t quit;
+
+static void on_signal(int sig)
+{
+	quit = 1;
+}
+
+/* ---- talking to the daemon ---- */
+
+struct failure {
+	int code;
+	char msg[512];
+};
+
+static struct fdw_client *client;
+
+static int fail(struct failure *f, int code, const char *fmt, ...) _printf_(3, 4);
+static int fail(struct failure *f, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	f->code = code;
+	va_start(ap, fmt);
+	vsnprintf(f->msg, sizeof(f->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int connect_daemon(struct failure *f)
+{
+	int r;
+
+	if (client)
+		return 0;
+	r = client_connect(arg.socket, &client);
+	if (r == -ENOENT || r == -ENOTDIR)
+		return fail(f, EXIT_UNAVAILABLE, "fdwatchd is not running (no socket at %s)",
+			    arg.socket);
+	if (r == -ECONNREFUSED)
+		return fail(f, EXIT_UNAVAILABLE,
+			    "fdwatchd is not running (nothing listens on %s: a stale socket)",
+			    arg.socket);
+	if (r == -EACCES || r == -EPERM)
+		return fail(f, EXIT_NOPERM,
+			    "permission denied connecting to %s (the socket's group or root may)",
+			    arg.socket);
+	if (r < 0)
+		return fail(f, EXIT_UNAVAILABLE, "cannot connect to fdwatchd at %s: %s", arg.socket,
+			    strerror(-r));
+	return 0;
+}
+
+static const char *param_str(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double param_num(const cJSON *o, const char *name, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static bool param_has_num(const cJSON *o, const char *name)
+{
+	return cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+/* Turn an error reply into a message and an exit code. */
+static int fail_reply(struct failure *f, const struct varlink_reply *r)
+{
+	const char *e = r->error;
+	const cJSON *p = r->parameters;
+
+	if (streq(e, FDW_ERROR_NO_SUCH_PROCESS))
+		return fail(f, EXIT_NOPROC, "no such process: %.0f", param_num(p, "pid", 0));
+	if (streq(e, FDW_ERROR_PERMISSION_DENIED) || streq(e, VARLINK_ERROR_PERMISSION_DENIED))
+		return fail(f, EXIT_NOPERM,
+			    "permission denied: the process belongs to another user "
+			    "(root and members of fdwatchd's AdminGroup see every process)");
+	if (streq(e, FDW_ERROR_INVALID_PARAMETER) || streq(e, VARLINK_ERROR_INVALID_PARAMETER))
+		return fail(f, EXIT_DATAERR, "fdwatchd refused the parameter \"%s\"",
+			    param_str(p, "parameter") ?: "?");
+	if (streq(e, FDW_ERROR_TOO_MANY_CLIENTS))
+		return fail(f, EXIT_TEMPFAIL, "fdwatchd is busy: too many clients (limit %.0f)",
+			    param_num(p, "max", 0));
+	if (streq(e, FDW_ERROR_TIMEOUT))
+		return fail(f, EXIT_TEMPFAIL, "fdwatchd closed the connection: %s",
+			    param_str(p, "reason") ?: "timeout");
+	if (streq(e, VARLINK_ERROR_METHOD_NOT_FOUND))
+		return fail(f, EXIT_PROTOCOL, "fdwatchd does not know %s (a different version?)",
+			    param_str(p, "method") ?: "the method");
+	return fail(f, EXIT_PROTOCOL, "fdwatchd replied with error %s%s%s", e,
+		    param_str(p, "reason") ? ": " : "", param_str(p, "reason") ?: "");
+}
+
+static int fail_transport(struct failure *f, int r)
+{
+	if (r == -ETIMEDOUT)
+		return fail(f, EXIT_TEMPFAIL, "fdwatchd did not answer within %d s",
+			    CALL_TIMEOUT_MS / 1000);
+	if (r == -ECONNRESET || r == -EPIPE)
+		return fail(f, EXIT_UNAVAILABLE, "fdwatchd closed the connection");
+	if (r == -EBADMSG || r == -EMSGSIZE)
+		return fail(f, EXIT_PROTOCOL, "fdwatchd sent a reply that is not valid");
+	if (r == -ENOMEM)
+		return fail(f, EXIT_SOFTWARE, "out of memory");
+	return fail(f, EXIT_UNAVAILABLE, "talking to fdwatchd failed: %s", strerror(-r));
+}
+
+/* One call, one reply. params consumed. 0, or -1 with *f saying why. */
+static int call(const char *method, cJSON *params, struct varlink_reply *ret, struct failure *f)
+{
+	int r;
+
+	if (connect_daemon(f) < 0) {
+		cJSON_Delete(params);
+		return -1;
+	}
+	r = client_call(client, method, params, CALL_TIMEOUT_MS, ret);
+	if (r < 0)
+		return fail_transport(f, r);
+	if (ret->error) {
+		fail_reply(f, ret);
+		varlink_reply_done(ret);
+		return -1;
+	}
+	return 0;
+}
+
+static int report(const struct failure *f)
+{
+	fprintf(stderr, "fdwatchctl: %s\n", f->msg);
+	return f->code;
+}
+
+/* ---- formatting ---- */
+
+#define C_RESET	   "\033[0m"
+#define C_BOLD	   "\033[1m"
+#define C_RED	   "\033[31m"
+#define C_BOLD_RED "\033[1;31m"
+#define C_YELLOW   "\033[33m"
+#define C_DIM	   "\033[2m"
+
+static const char *color(const char *c)
+{
+	return arg.color ? c : "";
+}
+
+static const char *state_color(const char *state)
+{
+	if (!state || !arg.color)
+		return "";
+	if (streq(state, "exhausted") || streq(state, "critical"))
+		return C_BOLD_RED;
+	if (streq(state, "leaking"))
+		return C_RED;
+	if (streq(state, "growing"))
+		return C_YELLOW;
+	return "";
+}
+
+static const char *user_name(uid_t uid, char *buf, size_t size)
+{
+	static struct {
+		uid_t uid;
+		char name[32];
+	} cache[64];
+	static size_t n;
+	struct passwd *pw;
+
+	for (size_t i = 0; i < n; i++)
+		if (cache[i].uid == uid)
+			return cache[i].name;
+	pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, size, "%s", pw->pw_name);
+	else
+		snprintf(buf, size, "%u", (unsigned)uid);
+	if (n < ELEMENTSOF(cache)) {
+		cache[n].uid = uid;
+		snprintf(cache[n].name, sizeof(cache[n].name), "%s", buf);
+		n++;
+	}
+	return buf;
+}
+
+/* "9s", "3m12s", "2h05m", "3d04h"; "-" when negative or absent. */
+static const char *format_duration(double sec, char *buf, size_t size)
+{
+	uint64_t s;
+
+	if (!isfinite(sec) || sec < 0)
+		return "-";
+	if (sec < 10) {
+		snprintf(buf, size, "%.1fs", sec);
+		return buf;
+	}
+	s = (uint64_t)(sec + 0.5);
+	if (s < 60)
+		snprintf(buf, size, "%" PRIu64 "s", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, size, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s % 86400 / 3600);
+	return buf;
+}
+
+static const char *format_time_usec(double usec, char *buf, size_t size)
+{
+	time_t t = (time_t)(usec / 1e6);
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+/* Copy s into buf cut to width display columns (bytes here: comm and units are ASCII in practice).
+ */
+static const char *cut(const char *s, size_t width, char *buf, size_t size)
+{
+	size_t n = strlen(s ?: "");
+
+	if (!s || !*s)
+		return "-";
+	if (n <= width)
+		return s;
+	snprintf(buf, size, "%.*s~", (int)(width - 1), s);
+	return buf;
+}
+
+static int print_json(const cJSON *o)
+{
+	_cleanup_free_ char *s = cJSON_Print(o);
+
+	if (!s)
+		return EXIT_SOFTWARE;
+	puts(s);
+	fflush(stdout);
+	return EXIT_OK;
+}
+
+static int print_json_line(const cJSON *o)
+{
+	_cleanup_free_ char *s = cJSON_PrintUnformatted(o);
+
+	if (!s)
+		return EXIT_SOFTWARE;
+	puts(s);
+	fflush(stdout);
+	return EXIT_OK;
+}
+
+/* ---- status ---- */
+
+static int cmd_status(void)
+{
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	const cJSON *p;
+	struct failure f;
+	char b1[32], b2[32];
+
+	if (call("io.fdwatch.GetStatus", NULL, &r, &f) < 0)
+		return report(&f);
+	p = r.parameters;
+	if (arg.json)
+		return print_json(p);
+	printf("%sfdwatchd %s%s, up %s (since %s)\n", color(C_BOLD), param_str(p, "version") ?: "?",
+	       color(C_RESET), format_duration(param_num(p, "uptime_sec", -1), b1, sizeof(b1)),
+	       format_time_usec(param_num(p, "started_usec", 0), b2, sizeof(b2)));
+	printf("Probe:        %s, tick %gs, rescan %gs\n", param_str(p, "probe_mode") ?: "?",
+	       param_num(p, "tick_sec", 0), param_num(p, "rescan_sec", 0));
+	printf("Processes:    %.0f tracked, %.0f visible to you\n", param_num(p, "processes", 0),
+	       param_num(p, "visible", 0));
+	printf("Alerts:       %.0f sent, %.0f suppressed by the rate limit\n",
+	       param_num(p, "alerts_sent", 0), param_num(p, "alerts_suppressed", 0));
+	printf("Lost records: %.0f ring buffer, %.0f map full\n",
+	       param_num(p, "ringbuf_dropped", 0), param_num(p, "map_full", 0));
+	printf("Reconciled:   %.0f times; unseen opens %.0f, closes %.0f\n",
+	       param_num(p, "reconciliations", 0), param_num(p, "unseen_opens", 0),
+	       param_num(p, "unseen_closes", 0));
+	printf("Ticks:        %.0f, last took %.0f us\n", param_num(p, "ticks", 0),
+	       param_num(p, "last_tick_usec", 0));
+	printf("Clients:      %.0f (%.0f subscribed)\n", param_num(p, "clients", 0),
+	       param_num(p, "subscribers", 0));
+	printf("You:          uid %.0f, %s\n", param_num(p, "client_uid", 0),
+	       cJSON_IsTrue(cJSON_GetObjectItem(p, "client_admin"))
+		   ? "see every process"
+		   : "see your own processes only");
+	return EXIT_OK;
+}
+
+/* ---- top ---- */
+
+static cJSON *list_params(bool with_limit)
+{
+	cJSON *p = cJSON_CreateObject();
+
+	if (!p)
+		return NULL;
+	if (arg.has_uid)
+		json_add_u64(p, "uid", arg.uid);
+	if (arg.unit)
+		cJSON_AddStringToObject(p, "unit", arg.unit);
+	if (arg.comm)
+		cJSON_AddStringToObject(p, "comm", arg.comm);
+	if (arg.state)
+		cJSON_AddStringToObject(p, "state", arg.state);
+	if (with_limit && arg.has_limit)
+		json_add_u64(p, "limit", arg.limit);
+	return p;
+}
+
+static unsigned terminal_rows(void)
+{
+	struct winsize ws;
+
+	if (arg.tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
+		return ws.ws_row;
+	return 0;
+}
+
+static unsigned terminal_cols(void)
+{
+	struct winsize ws;
+
+	if (arg.tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	return 80;
+}
+
+static void print_process_row(const cJSON *o)
+{
+	char user[32], comm[32], unit[32], lim[24], use[16], rate[24], eta[24];
+	const char *state = param_str(o, "state") ?: "?";
+	const char *kind = param_str(o, "kind");
+
+	if (param_has_num(o, "limit"))
+		snprintf(lim, sizeof(lim), "%.0f", param_num(o, "limit", 0));
+	else
+		snprintf(lim, sizeof(lim), "inf");
+	if (param_has_num(o, "use_percent"))
+		snprintf(use, sizeof(use), "%.1f", param_num(o, "use_percent", 0));
+	else
+		snprintf(use, sizeof(use), "-");
+	snprintf(rate, sizeof(rate), "%+.1f", param_num(o, "rate", 0));
+	printf("%7.0f %-9s %-15s %-24s %6.0f %7s %5s %8s %7s %s%-9s%s %s\n", param_num(o, "pid", 0),
+	       cut(user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)), 9, user,
+		   sizeof(user)),
+	       cut(param_str(o, "comm"), 15, comm, sizeof(comm)),
+	       cut(param_str(o, "unit"), 24, unit, sizeof(unit)), param_num(o, "fds", 0), lim, use,
+	       rate,
+	       format_duration(param_has_num(o, "eta_sec") ? param_num(o, "eta_sec", -1) : -1, eta,
+			       sizeof(eta)),
+	       state_color(state), state, color(C_RESET), kind ?: "-");
+}
+
+static int top_once(bool clear)
+{
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	_cleanup_(varlink_reply_donep) struct varlink_reply st = {};
+	const cJSON *procs;
+	struct failure f;
+	unsigned rows = 0;
+	cJSON *params;
+	bool fit_screen = !arg.has_limit && arg.watch && (rows = terminal_rows()) > 4;
+
+	params = list_params(true);
+	if (fit_screen)
+		json_add_u64(params, "limit", rows - 3);
+	if (call("io.fdwatch.ListProcesses", params, &r, &f) < 0)
+		return report(&f);
+	if (arg.json)
+		return arg.watch ? print_json_line(r.parameters) : print_json(r.parameters);
+	if (call("io.fdwatch.GetStatus", NULL, &st, &f) < 0)
+		return report(&f);
+	if (clear)
+		fputs("\033[H\033[2J", stdout);
+	procs = cJSON_GetObjectItem(r.parameters, "processes");
+	{
+		char up[32];
+
+		printf("%sfdwatchd %s%s  up %s  %.0f processes (%.0f shown of %.0f matching)  "
+		       "alerts %.0f\n",
+		       color(C_BOLD), param_str(st.parameters, "version") ?: "?", color(C_RESET),
+		       format_duration(param_num(st.parameters, "uptime_sec", -1), up, sizeof(up)),
+		       param_num(st.parameters, "processes", 0), (double)cJSON_GetArraySize(procs),
+		       param_num(r.parameters, "matched", 0),
+		       param_num(st.parameters, "alerts_sent", 0));
+	}
+	printf("%s%7s %-9s %-15s %-24s %6s %7s %5s %8s %7s %-9s %s%s\n", color(C_BOLD), "PID",
+	       "USER", "COMM", "UNIT", "FDS", "LIMIT", "USE%", "RATE/s", "ETA", "STATE", "KIND",
+	       color(C_RESET));
+	for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next)
+		print_process_row(o);
+	fflush(stdout);
+	return EXIT_OK;
+}
+
+static int cmd_top(void)
+{
+	uint64_t n = 0;
+	int r;
+
+	if (!arg.watch) {
+		if (!arg.has_limit && !arg.json) {
+			arg.has_limit = true;
+			arg.limit = 20;
+		}
+		return top_once(false);
+	}
+	for (;;) {
+		r = top_once(arg.tty && !arg.json);
+		if (r != EXIT_OK)
+			return r;
+		if (arg.iterations && ++n >= arg.iterations)
+			return EXIT_OK;
+		if (!arg.tty && !arg.json)
+			putchar('\n');
+		/* Sleep in poll: a signal (Ctrl-C) interrupts it. */
+		if (!quit)
+			poll(NULL, 0, (int)(arg.interval * 1000));
+		if (quit)
+			return EXIT_OK;
+	}
+}
+
+/* ---- show ---- */
+
+/* Draw values as one line of ▁▂▃▄▅▆▇█, at most width cells (buckets keep their maximum). */
+static void sparkline(const double *v, size_t n, size_t width, double lo, double hi)
+{
+	static const char *const bars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+	size_t cells = MIN(n, width);
+
+	for (size_t c = 0; c < cells; c++) {
+		size_t a = c * n / cells, b = MAX((c + 1) * n / cells, a + 1);
+		double m = v[a];
+		int level;
+
+		for (size_t i = a; i < b; i++)
+			m = MAX(m, v[i]);
+		level = hi > lo ? (int)((m - lo) / (hi - lo) * 7.0 + 0.5) : 0;
+		fputs(bars[MAX(0, MIN(7, level))], stdout);
+	}
+}
+
+static void print_history(const cJSON *history)
+{
+	size_t n = (size_t)cJSON_GetArraySize(history), i = 0;
+	_cleanup_free_ double *v = NULL;
+	double lo = INFINITY, hi = -INFINITY, span;
+
+	if (n == 0) {
+		printf("History:    (none yet)\n");
+		return;
+	}
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return;
+	for (const cJSON *s = history->child; s; s = s->next, i++) {
+		v[i] = param_num(s, "fds", 0);
+		lo = MIN(lo, v[i]);
+		hi = MAX(hi, v[i]);
+	}
+	span = param_num(history->child, "ago_sec", 0);
+	printf("History:    ");
+	if (arg.tty) {
+		size_t cols = terminal_cols();
+
+		sparkline(v, n, cols > 60 ? cols - 40 : 20, lo, hi);
+		printf(" ");
+	}
+	printf("%.0f -> %.0f fds over %.0fs (min %.0f, max %.0f)\n", v[0], v[n - 1], span, lo, hi);
+}
+
+static int cmd_show(const char *pid_s)
+{
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	char user[32], b1[32], b2[32], b3[32];
+	const cJSON *o, *created, *kinds;
+	const char *state;
+	struct failure f;
+	uint64_t pid;
+	cJSON *params;
+
+	if (parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX) {
+		fprintf(stderr, "fdwatchctl: \"%s\" is not a PID\n", pid_s);
+		return EXIT_USAGE;
+	}
+	params = cJSON_CreateObject();
+	json_add_u64(params, "pid", pid);
+	if (call("io.fdwatch.GetProcess", params, &r, &f) < 0)
+		return report(&f);
+	o = cJSON_GetObjectItem(r.parameters, "process");
+	if (!cJSON_IsObject(o)) {
+		fprintf(stderr, "fdwatchctl: reply without a process\n");
+		return EXIT_PROTOCOL;
+	}
+	if (arg.json)
+		return print_json(o);
+	state = param_str(o, "state") ?: "?";
+	printf("%s%s[%.0f]%s  %s%s%s", color(C_BOLD), param_str(o, "comm") ?: "?",
+	       param_num(o, "pid", 0), color(C_RESET), state_color(state), state, color(C_RESET));
+	if (param_str(o, "pattern") && !streq(param_str(o, "pattern"), "none"))
+		printf("  (%s)", param_str(o, "pattern"));
+	if (cJSON_IsTrue(cJSON_GetObjectItem(o, "exited")))
+		printf("  [exited]");
+	if (cJSON_IsTrue(cJSON_GetObjectItem(o, "ignored")))
+		printf("  [ignored by a rule]");
+	printf("\n");
+	printf("Command:    %s\n", param_str(o, "cmdline") ?: "");
+	printf("User:       %s (%.0f)\n",
+	       user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)),
+	       param_num(o, "uid", 0));
+	printf("Unit:       %s\n", param_str(o, "unit") ?: "-");
+	printf("Cgroup:     %s\n", param_str(o, "cgroup") ?: "-");
+	printf("Open fds:   %.0f", param_num(o, "fds", 0));
+	if (param_has_num(o, "limit"))
+		printf(" of %.0f (%.1f%%)", param_num(o, "limit", 0),
+		       param_num(o, "use_percent", 0));
+	else
+		printf(" (no soft limit)");
+	if (param_has_num(o, "hard_limit"))
+		printf(", hard limit %.0f", param_num(o, "hard_limit", 0));
+	if (param_has_num(o, "max_fd"))
+		printf(", highest fd %.0f", param_num(o, "max_fd", 0));
+	printf("\n");
+	printf("Growth:     %+.2f fds/s", param_num(o, "rate", 0));
+	if (param_has_num(o, "eta_sec"))
+		printf(", EMFILE in ~%s",
+		       format_duration(param_num(o, "eta_sec", -1), b1, sizeof(b1)));
+	printf(" (confidence %.2f)\n", param_num(o, "confidence", 0));
+	if (param_has_num(o, "period_sec"))
+		printf("Retry loop: +%.0f %s every %.2fs, %.0f closed recently\n",
+		       param_num(o, "per_attempt", 0), param_str(o, "kind") ?: "fds",
+		       param_num(o, "period_sec", 0), param_num(o, "closed_recent", 0));
+	kinds = cJSON_GetObjectItem(o, "kinds");
+	if (cJSON_GetArraySize(kinds) > 0) {
+		printf("Growing:    ");
+		for (const cJSON *k = kinds->child; k; k = k->next)
+			printf("%s%s", k->valuestring, k->next ? ", " : "\n");
+	}
+	created = cJSON_GetObjectItem(o, "created");
+	printf("Created:    ");
+	{
+		bool any = false;
+
+		for (const cJSON *k = created ? created->child : NULL; k; k = k->next)
+			if (cJSON_IsNumber(k) && k->valuedouble > 0) {
+				printf("%s%s %.0f", any ? ", " : "", k->string, k->valuedouble);
+				any = true;
+			}
+		printf("%s; closed %.0f\n", any ? "" : "none", param_num(o, "closed", 0));
+	}
+	if (param_num(o, "emfile", 0) > 0 || param_num(o, "enfile", 0) > 0)
+		printf("%sFailures:   EMFILE %.0f, ENFILE %.0f, last in %s()%s\n",
+		       color(C_BOLD_RED), param_num(o, "emfile", 0), param_num(o, "enfile", 0),
+		       param_str(o, "syscall") ?: "?", color(C_RESET));
+	print_history(cJSON_GetObjectItem(o, "history"));
+	printf("Seen:       since %s (%s ago)",
+	       format_time_usec(param_num(o, "first_seen_usec", 0), b1, sizeof(b1)),
+	       format_duration(param_num(o, "age_sec", -1), b2, sizeof(b2)));
+	if (param_has_num(o, "idle_sec"))
+		printf(", last fd event %s ago",
+		       format_duration(param_num(o, "idle_sec", -1), b3, sizeof(b3)));
+	printf("\n");
+	printf("Reconciled: unseen opens %.0f, closes %.0f, last drift %+.0f\n",
+	       param_num(o, "unseen_opens", 0), param_num(o, "unseen_closes", 0),
+	       param_num(o, "last_drift", 0));
+	return EXIT_OK;
+}
+
+/* ---- alerts, watch ---- */
+
+static const char *alert_color(const char *type)
+{
+	if (!type || !arg.color)
+		return "";
+	if (streq(type, "exhausted") || streq(type, "critical"))
+		return C_BOLD_RED;
+	if (streq(type, "leak"))
+		return C_RED;
+	if (streq(type, "recovered"))
+		return C_DIM;
+	return "";
+}
+
+static void print_alert(const cJSON *a)
+{
+	const char *type = param_str(a, "type");
+	char t[32];
+
+	printf("%s #%-5.0f %s%-9s %s%s\n",
+	       format_time_usec(param_num(a, "realtime_usec", 0), t, sizeof(t)),
+	       param_num(a, "seq", 0), alert_color(type), type ?: "?",
+	       param_str(a, "message") ?: "", color(C_RESET));
+	fflush(stdout);
+}
+
+static int cmd_alerts(void)
+{
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	cJSON *params = cJSON_CreateObject();
+	const cJSON *alerts;
+	struct failure f;
+
+	if (arg.has_since)
+		json_add_u64(params, "since", arg.since);
+	if (arg.has_limit)
+		json_add_u64(params, "limit", arg.limit);
+	if (call("io.fdwatch.ListAlerts", params, &r, &f) < 0)
+		return report(&f);
+	if (arg.json)
+		return print_json(r.parameters);
+	alerts = cJSON_GetObjectItem(r.parameters, "alerts");
+	if (cJSON_GetArraySize(alerts) == 0) {
+		if (arg.tty)
+			printf("No alerts%s.\n", arg.has_since ? " after that" : "");
+		return EXIT_OK;
+	}
+	for (const cJSON *a = alerts->child; a; a = a->next)
+		print_alert(a);
+	return EXIT_OK;
+}
+
+static int cmd_watch(void)
+{
+	cJSON *params = cJSON_CreateObject();
+	struct failure f;
+	uint64_t n = 0;
+	int r;
+
+	if (arg.has_since)
+		json_add_u64(params, "since", arg.since);
+	if (connect_daemon(&f) < 0) {
+		cJSON_Delete(params);
+		return report(&f);
+	}
+	r = client_send_call(client, "io.fdwatch.Subscribe", params, VARLINK_MORE);
+	if (r < 0 && r != -EPIPE)
+		return report((fail_transport(&f, r), &f));
+	if (arg.tty && !arg.json)
+		fprintf(stderr, "Waiting for alerts (Ctrl-C to stop)...\n");
+	while (!quit) {
+		_cleanup_(varlink_reply_donep) struct varlink_reply rep = {};
+		const cJSON *a;
+
+		r = client_read_reply(client, 500, &rep);
+		if (r == -ETIMEDOUT || r == -EINTR)
+			continue;
+		if (r < 0) {
+			if (quit)
+				break;
+			fail_transport(&f, r);
+			if (r == -ECONNRESET)
+				snprintf(f.msg, sizeof(f.msg), "fdwatchd closed the subscription");
+			return report(&f);
+		}
+		if (rep.error) {
+			fail_reply(&f, &rep);
+			return report(&f);
+		}
+		a = cJSON_GetObjectItem(rep.parameters, "alert");
+		if (!cJSON_IsObject(a))
+			continue;
+		if (arg.json)
+			print_json_line(a);
+		else
+			print_alert(a);
+		if (arg.has_limit && ++n >= arg.limit)
+			break;
+		if (!rep.continues)
+			break;
+	}
+	return EXIT_OK;
+}
+
+/* ---- check ---- */
+
+static const char *const check_names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+
+/* "python3[4242] leaking pipe fds: 812/1024, +20.0/s, EMFILE in ~10s" */
+static void describe(const cJSON *o, char *buf, size_t size)
+{
+	char eta[32], lim[32];
+	const char *state = param_str(o, "state") ?: "?";
+
+	if (param_has_num(o, "limit"))
+		snprintf(lim, sizeof(lim), "/%.0f", param_num(o, "limit", 0));
+	else
+		lim[0] = 0;
+	snprintf(buf, size, "%s[%.0f] %s %s fds: %.0f%s, %+.1f/s%s%s", param_str(o, "comm") ?: "?",
+		 param_num(o, "pid", 0), state, param_str(o, "kind") ?: "", param_num(o, "fds", 0),
+		 lim, param_num(o, "rate", 0), param_has_num(o, "eta_sec") ? ", EMFILE in ~" : "",
+		 param_has_num(o, "eta_sec")
+		     ? format_duration(param_num(o, "eta_sec", -1), eta, sizeof(eta))
+		     : "");
+}
+
+static int check_unknown(const struct failure *f)
+{
+	if (arg.json) {
+		_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "status", "UNKNOWN");
+		cJSON_AddNumberToObject(o, "code", CHECK_UNKNOWN);
+		cJSON_AddStringToObject(o, "summary", f->msg);
+		print_json(o);
+	} else {
+		printf("FDWATCH UNKNOWN - %s\n", f->msg);
+	}
+	return CHECK_UNKNOWN;
+}
+
+static int cmd_check(void)
+{
+	_cleanup_(varlink_reply_donep) struct varlink_reply st = {};
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	uint64_t count[FDW_STATE_MAX] = {};
+	const cJSON *procs, *worst = NULL;
+	char summary[512], perf[512];
+	struct failure f;
+	cJSON *params;
+	int code;
+
+	if (call("io.fdwatch.GetStatus", NULL, &st, &f) < 0)
+		return check_unknown(&f);
+	params = list_params(false);
+	cJSON_DeleteItemFromObject(params, "state");
+	cJSON_AddStringToObject(params, "state", "growing");
+	if (call("io.fdwatch.ListProcesses", params, &r, &f) < 0)
+		return check_unknown(&f);
+	procs = cJSON_GetObjectItem(r.parameters, "processes");
+	for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next) {
+		enum fdw_state s;
+
+		if (fdw_state_from_string(param_str(o, "state") ?: "", &s) < 0)
+			continue;
+		count[s]++;
+		if (!worst)
+			worst = o; /* the list is in risk order */
+	}
+	if (count[FDW_STATE_CRITICAL] + count[FDW_STATE_EXHAUSTED] > 0)
+		code = CHECK_CRITICAL;
+	else if (count[FDW_STATE_LEAKING] > 0)
+		code = CHECK_WARNING;
+	else
+		code = CHECK_OK;
+
+	if (code == CHECK_OK) {
+		snprintf(summary, sizeof(summary), "no fd leaks in %.0f processes",
+			 param_num(st.parameters, "visible", 0));
+	} else {
+		uint64_t others = count[FDW_STATE_LEAKING] + count[FDW_STATE_CRITICAL] +
+				  count[FDW_STATE_EXHAUSTED] - 1;
+		char d[400];
+
+		describe(worst, d, sizeof(d));
+		if (others > 0)
+			snprintf(summary, sizeof(summary), "%s (and %" PRIu64 " more)", d, others);
+		else
+			snprintf(summary, sizeof(summary), "%s", d);
+	}
+	snprintf(perf, sizeof(perf),
+		 "procs=%.0f;;;0 growing=%" PRIu64 ";;;0 leaking=%" PRIu64 ";;;0 critical=%" PRIu64
+		 ";;;0 exhausted=%" PRIu64 ";;;0 alerts=%.0fc lost=%.0fc",
+		 param_num(st.parameters, "visible", 0), count[FDW_STATE_GROWING],
+		 count[FDW_STATE_LEAKING], count[FDW_STATE_CRITICAL], count[FDW_STATE_EXHAUSTED],
+		 param_num(st.parameters, "alerts_sent", 0),
+		 param_num(st.parameters, "ringbuf_dropped", 0) +
+		     param_num(st.parameters, "map_full", 0));
+	if (arg.json) {
+		_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "status", check_names[code]);
+		cJSON_AddNumberToObject(o, "code", code);
+		cJSON_AddStringToObject(o, "summary", summary);
+		cJSON_AddStringToObject(o, "perfdata", perf);
+		cJSON_AddItemReferenceToObject(o, "processes", (cJSON *)procs);
+		print_json(o);
+		return code;
+	}
+	printf("FDWATCH %s - %s | %s\n", check_names[code], summary, perf);
+	/* Long output (lines after the first): every process at risk. */
+	for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next) {
+		char d[400];
+
+		if (streq(param_str(o, "state") ?: "", "growing"))
+			continue;
+		describe(o, d, sizeof(d));
+		printf("%s\n", d);
+	}
+	return code;
+}
+
+/* ---- metrics ---- */
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void print_label_value(const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '\\')
+			fputs("\\\\", stdout);
+		else if (*s == '"')
+			fputs("\\\"", stdout);
+		else if (*s == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+/* A sample value: integers as such, others with 15 significant digits (no binary noise). */
+static void print_value(double v)
+{
+	if (isnan(v))
+		printf(" NaN\n");
+	else if (isinf(v))
+		printf(" %cInf\n", v > 0 ? '+' : '-');
+	else if (v == floor(v) && fabs(v) < 1e15)
+		printf(" %.0f\n", v);
+	else
+		printf(" %.15g\n", v);
+}
+
+static void print_family(const char *name, const char *type, const char *help)
+{
+	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void print_proc_labels(const cJSON *o)
+{
+	char user[32];
+
+	printf("{pid=\"%.0f\",comm=\"", param_num(o, "pid", 0));
+	print_label_value(param_str(o, "comm"));
+	printf("\",unit=\"");
+	print_label_value(param_str(o, "unit") ?: "");
+	printf("\",user=\"");
+	print_label_value(user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)));
+	printf("\"}");
+}
+
+static int cmd_metrics(void)
+{
+	static const struct {
+		const char *field, *name, *type, *help;
+	} daemon_metrics[] = {
+	    {"uptime_sec", "fdwatch_uptime_seconds", "gauge", "Seconds since fdwatchd started."},
+	    {"processes", "fdwatch_processes_tracked", "gauge", "Processes fdwatchd tracks."},
+	    {"ticks", "fdwatch_ticks_total", "counter", "Counter reads (ticks) done."},
+	    {"ringbuf_dropped", "fdwatch_ringbuf_dropped_total", "counter",
+	     "Ring buffer records lost because the buffer was full."},
+	    {"map_full", "fdwatch_map_full_total", "counter",
+	     "Processes the probe could not count because its map was full."},
+	    {"reconciliations", "fdwatch_reconciliations_total", "counter",
+	     "Reconciliations of open-fd counts with /proc."},
+	    {"unseen_opens", "fdwatch_unseen_opens_total", "counter",
+	     "fds reconciliation found that the probe did not see opened."},
+	    {"unseen_closes", "fdwatch_unseen_closes_total", "counter",
+	     "fds reconciliation found that the probe did not see closed."},
+	    {"alerts_sent", "fdwatch_alerts_sent_total", "counter", "Alerts sent."},
+	    {"alerts_suppressed", "fdwatch_alerts_suppressed_total", "counter",
+	     "Alerts suppressed by the per-process rate limit."},
+	    {"clients", "fdwatch_api_clients", "gauge", "Clients connected to the API socket."},
+	};
+	static const struct {
+		const char *field, *name, *help;
+	} proc_metrics[] = {
+	    {"fds", "fdwatch_process_open_fds", "Open file descriptors of the process."},
+	    {"limit", "fdwatch_process_fd_limit",
+	     "Soft RLIMIT_NOFILE of the process (absent when unlimited)."},
+	    {"rate", "fdwatch_process_fd_rate", "Net fds opened per second."},
+	    {"eta_sec", "fdwatch_process_eta_seconds",
+	     "Seconds until the soft limit at the current rate (absent when not growing)."},
+	};
+	_cleanup_(varlink_reply_donep) struct varlink_reply st = {};
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	uint64_t count[FDW_STATE_MAX] = {}, n_series;
+	enum fdw_state min_state;
+	const cJSON *procs;
+	struct failure f;
+	cJSON *params;
+
+	if (call("io.fdwatch.GetStatus", NULL, &st, &f) < 0) {
+		if (!arg.json) {
+			print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
+			printf("fdwatch_up 0\n");
+		}
+		return report(&f);
+	}
+	/* All (filtered) processes for the counts by state; series only for those at risk. */
+	params = list_params(false);
+	cJSON_DeleteItemFromObject(params, "state");
+	if (call("io.fdwatch.ListProcesses", params, &r, &f) < 0)
+		return report(&f);
+	procs = cJSON_GetObjectItem(r.parameters, "processes");
+	if (fdw_state_from_string(arg.state ?: "growing", &min_state) < 0)
+		min_state = FDW_STATE_GROWING;
+	n_series = 0;
+	for (cJSON *o = procs ? procs->child : NULL, *next; o; o = next) {
+		enum fdw_state s = FDW_STATE_OK;
+
+		next = o->next;
+		if (fdw_state_from_string(param_str(o, "state") ?: "", &s) == 0)
+			count[s]++;
+		/* The list is in risk order: what falls out is at the end. */
+		if (s < min_state || (arg.has_limit && n_series >= arg.limit))
+			cJSON_Delete(cJSON_DetachItemViaPointer((cJSON *)procs, o));
+		else
+			n_series++;
+	}
+	if (arg.json) {
+		_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddItemReferenceToObject(o, "status", (cJSON *)st.parameters);
+		cJSON_AddItemReferenceToObject(o, "processes", (cJSON *)procs);
+		return print_json(o);
+	}
+	print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
+	printf("fdwatch_up 1\n");
+	print_family("fdwatch_build_info", "gauge", "fdwatchd version and probe mode.");
+	printf("fdwatch_build_info{version=\"");
+	print_label_value(param_str(st.parameters, "version") ?: "");
+	printf("\",probe_mode=\"");
+	print_label_value(param_str(st.parameters, "probe_mode") ?: "");
+	printf("\"} 1\n");
+	for (size_t i = 0; i < ELEMENTSOF(daemon_metrics); i++) {
+		print_family(daemon_metrics[i].name, daemon_metrics[i].type,
+			     daemon_metrics[i].help);
+		printf("%s", daemon_metrics[i].name);
+		print_value(param_num(st.parameters, daemon_metrics[i].field, 0));
+	}
+	print_family("fdwatch_processes", "gauge",
+		     "Processes visible to the caller (after --uid/--unit/--comm) by state.");
+	for (int s = 0; s < FDW_STATE_MAX; s++)
+		printf("fdwatch_processes{state=\"%s\"} %" PRIu64 "\n", fdw_state_to_string(s),
+		       count[s]);
+	for (size_t i = 0; i < ELEMENTSOF(proc_metrics); i++) {
+		print_family(proc_metrics[i].name, "gauge", proc_metrics[i].help);
+		for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next) {
+			if (!param_has_num(o, proc_metrics[i].field))
+				continue;
+			printf("%s", proc_metrics[i].name);
+			print_proc_labels(o);
+			print_value(param_num(o, proc_metrics[i].field, 0));
+		}
+	}
+	print_family(
+	    "fdwatch_process_state", "gauge",
+	    "Verdict on the process: 0 ok, 1 growing, 2 leaking, 3 critical, 4 exhausted.");
+	for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next) {
+		enum fdw_state s;
+
+		if (fdw_state_from_string(param_str(o, "state") ?: "", &s) < 0)
+			continue;
+		printf("fdwatch_process_state");
+		print_proc_labels(o);
+		printf(" %d\n", (int)s);
+	}
+	fflush(stdout);
+	return EXIT_OK;
+}
+
+/* ---- main ---- */
+
+static void help(void)
+{
+	printf(
+	    "Usage: fdwatchctl [OPTIONS] COMMAND [ARGS]\n"
+	    "Ask fdwatchd which processes are leaking file descriptors.\n\n"
+	    "Commands:\n"
+	    "  status                 the daemon: version, uptime, probe, counters\n"
+	    "  top                    processes by risk (state, then ETA, then fds)\n"
+	    "  show PID               one process in full, with its recent growth\n"
+	    "  alerts                 alert history (--since SEQ: only newer ones)\n"
+	    "  watch                  print alerts as they happen (Ctrl-C stops)\n"
+	    "  check                  monitoring plugin: exit 0 OK, 1 WARNING (a process is\n"
+	    "                         leaking), 2 CRITICAL (critical or exhausted), 3 UNKNOWN\n"
+	    "                         (fdwatchd unreachable); one line with perfdata\n"
+	    "  metrics                Prometheus text exposition format: daemon counters,\n"
+	    "                         processes by state, and per-process series for those\n"
+	    "                         at --state or worse (default growing)\n\n"
+	    "Options:\n"
+	    "  -s, --socket PATH      API socket (default $FDWATCH_SOCKET, else " FDW_SOCKET_PATH
+	    ")\n"
+	    "  -j, --json             JSON output for scripts (watch, top --watch: one per line)\n"
+	    "  -w, --watch            top: refresh until Ctrl-C\n"
+	    "  -d, --interval SEC     top --watch: seconds between refreshes (default 2)\n"
+	    "      --iterations N     top --watch: stop after N refreshes\n"
+	    "  -n, --limit N          top: at most N processes (default 20); metrics: series\n"
+	    "                         of at most N processes; alerts: the last N;\n"
+	    "                         watch: exit after N alerts\n"
+	    "  -u, --uid UID|USER     top/check/metrics: only this user's processes\n"
+	    "      --unit GLOB        ... only processes of matching systemd units\n"
+	    "      --comm GLOB        ... only processes whose name matches\n"
+	    "      --state STATE      ... only this state or worse: ok, growing, leaking,\n"
+	    "                         critical, exhausted\n"
+	    "      --since SEQ        alerts/watch: only alerts after sequence number SEQ\n"
+	    "                         (watch: replays them first)\n"
+	    "  -h, --help             this help\n"
+	    "      --version          print the version\n\n"
+	    "Colour only on a terminal, never when NO_COLOR is set. Users other than root\n"
+	    "and members of fdwatchd's AdminGroup see only their own processes.\n\n"
+	    "Exit codes: 0 success; 64 bad usage; 65 parameter refused by fdwatchd;\n"
+	    "66 no such process; 69 fdwatchd not running; 70 internal error;\n"
+	    "75 fdwatchd busy or timed out; 76 protocol error; 77 permission denied.\n"
+	    "`check` alone exits 0-3 as above.\n");
+}
+
+static int usage_error(bool is_check, const char *fmt, ...) _printf_(2, 3);
+static int usage_error(bool is_check, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("fdwatchctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'fdwatchctl --help'.\n", stderr);
+	return is_check ? CHECK_UNKNOWN : EXIT_USAGE;
+}
+
+int main(int argc, char *argv[])
+{
+	enum { ARG_VERSION = 0x100, ARG_UNIT, ARG_COMM, ARG_STATE, ARG_SINCE, ARG_ITERATIONS };
+	static const struct option options[] = {
+	    {"socket", required_argument, NULL, 's'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"watch", no_argument, NULL, 'w'},
+	    {"interval", required_argument, NULL, 'd'},
+	    {"iterations", required_argument, NULL, ARG_ITERATIONS},
+	    {"limit", required_argument, NULL, 'n'},
+	    {"uid", required_argument, NULL, 'u'},
+	    {"unit", required_argument, NULL, ARG_UNIT},
+	    {"comm", required_argument, NULL, ARG_COMM},
+	    {"state", required_argument, NULL, ARG_STATE},
+	    {"since", required_argument, NULL, ARG_SINCE},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, ARG_VERSION},
+	    {}};
+	struct sigaction sa = {.sa_handler = on_signal};
+	const char *cmd = NULL, *no_color = getenv("NO_COLOR");
+	bool is_check = false;
+	int c, r;
+
+	setlocale(LC_ALL, "");
+	/* `check` exits 3 on usage errors too: find it before parsing options. */
+	for (int i = 1; i < argc; i++)
+		if (streq(argv[i], "check"))
+			is_check = true;
+	arg.socket = getenv("FDWATCH_SOCKET");
+	if (!arg.socket || !*arg.socket)
+		arg.socket = FDW_SOCKET_PATH;
+
+	while ((c = getopt_long(argc, argv, "s:jwd:n:u:h", options, NULL)) >= 0) {
+		switch (c) {
+		case 's':
+			arg.socket = optarg;
+			break;
+		case 'j':
+			arg.json = true;
+			break;
+		case 'w':
+			arg.watch = true;
+			break;
+		case 'd':
+			if (parse_double(optarg, &arg.interval) < 0 || arg.interval < 0.1 ||
+			    arg.interval > 86400)
+				return usage_error(is_check,
+						   "--interval: \"%s\" is not 0.1 to 86400 "
+						   "seconds",
+						   optarg);
+			break;
+		case ARG_ITERATIONS:
+			if (parse_u64(optarg, &arg.iterations) < 0)
+				return usage_error(is_check, "--iterations: bad number \"%s\"",
+						   optarg);
+			break;
+		case 'n':
+			if (parse_u64(optarg, &arg.limit) < 0 || arg.limit == 0 ||
+			    arg.limit > UINT32_MAX)
+				return usage_error(is_check, "--limit: bad number \"%s\"", optarg);
+			arg.has_limit = true;
+			break;
+		case 'u':
+			if (parse_u64(optarg, &arg.uid) < 0) {
+				struct passwd *pw = getpwnam(optarg);
+
+				if (!pw)
+					return usage_error(is_check, "--uid: no such user \"%s\"",
+							   optarg);
+				arg.uid = pw->pw_uid;
+			}
+			if (arg.uid >= UINT32_MAX)
+				return usage_error(is_check, "--uid: bad uid \"%s\"", optarg);
+			arg.has_uid = true;
+			break;
+		case ARG_UNIT:
+			arg.unit = optarg;
+			break;
+		case ARG_COMM:
+			arg.comm = optarg;
+			break;
+		case ARG_STATE: {
+			enum fdw_state s;
+
+			if (fdw_state_from_string(optarg, &s) < 0)
+				return usage_error(is_check,
+						   "--state: \"%s\" is not one of ok, growing, "
+						   "leaking, critical, exhausted",
+						   optarg);
+			arg.state = optarg;
+			break;
+		}
+		case ARG_SINCE:
+			if (parse_u64(optarg, &arg.since) < 0)
+				return usage_error(is_check, "--since: bad sequence number \"%s\"",
+						   optarg);
+			arg.has_since = true;
+			break;
+		case 'h':
+			help();
+			return EXIT_OK;
+		case ARG_VERSION:
+			printf("fdwatchctl %s\n", FDWATCH_VERSION);
+			return EXIT_OK;
+		default:
+			return is_check ? CHECK_UNKNOWN : EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return usage_error(false, "no command given");
+	cmd = argv[optind++];
+
+	arg.tty = isatty(STDOUT_FILENO);
+	arg.color = arg.tty && !(no_color && *no_color) && !streq_ptr(getenv("TERM"), "dumb");
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* SIGPIPE stays default: `fdwatchctl watch | head -1` must end; the socket uses
+	 * MSG_NOSIGNAL. */
+
+	if (streq(cmd, "show")) {
+		if (optind != argc - 1)
+			return usage_error(false, "show needs one PID");
+		r = cmd_show(argv[optind]);
+	} else if (optind != argc) {
+		return usage_error(is_check, "%s takes no arguments (got \"%s\")", cmd,
+				   argv[optind]);
+	} else if (streq(cmd, "status")) {
+		r = cmd_status();
+	} else if (streq(cmd, "top")) {
+		r = cmd_top();
+	} else if (streq(cmd, "alerts")) {
+		r = cmd_alerts();
+	} else if (streq(cmd, "watch")) {
+		r = cmd_watch();
+	} else if (streq(cmd, "check")) {
+		r = cmd_check();
+	} else if (streq(cmd, "metrics")) {
+		r = cmd_metrics();
+	} else {
+		return usage_error(false, "unknown command \"%s\"", cmd);
+	}
+	client_free(client);
+	return r;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * json.h - what the API serves, as cJSON trees: processes, alerts, status;
+ * and the ListProcesses filters and risk order. Pure: no sockets, no clock
+ * (callers pass "now"), so test-json checks every shape against the IDL in
+ * varlink.c.
+ *
+ * Field names follow the journald fields of alerts (alert_to_fields()):
+ * FDWATCH_ETA_SEC becomes "eta_sec", FDWATCH_FDS "fds", and so on.
+ */
+#ifndef FDWATCH_JSON_H
+#define FDWATCH_JSON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <cjson/cJSON.h>
+
+#include "alerts.h"
+#include "proc-table.h"
+
+/* ListProcesses parameters. Strings are borrowed from the call. */
+struct proc_filter {
+	bool has_uid;
+	uid_t uid;
+	const char *unit; /* fnmatch(3) glob on the unit; NULL: any */
+	const char *comm; /* fnmatch(3) glob on comm; NULL: any */
+	enum fdw_state min_state;
+	uint64_t limit; /* 0: all */
+};
+
+/*
+ * Read ListProcesses parameters (uid, unit, comm, state, limit). Returns 0,
+ * or -EINVAL with *ret_bad naming the first bad or unknown parameter (a
+ * pointer into params or a static string).
+ */
+int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const char **ret_bad);
+/* Whether e passes the filter (limit aside). */
+bool proc_filter_match(const struct proc_filter *f, const struct proc_entry *e);
+
+/*
+ * Risk order: negative when a is at more risk than b. State descending, then
+ * ETA ascending (no ETA last), then open fds descending, then pid ascending
+ * so the order is total and stable between refreshes.
+ */
+int proc_entry_cmp_risk(const struct proc_entry *a, const struct proc_entry *b);
+void proc_entries_sort_by_risk(struct proc_entry **v, size_t n);
+
+/* A ProcessSummary object (see the IDL). NULL on ENOMEM. */
+cJSON *json_proc_summary(const struct proc_entry *e);
+/* A Process object: the summary and everything else; now_ns is CLOCK_BOOTTIME. */
+cJSON *json_proc_full(const struct proc_entry *e, uint64_t now_ns);
+/* An Alert object. */
+cJSON *json_alert(const struct alert *a);
+
+/* What GetStatus reports; filled by the API server from the manager. */
+struct status_info {
+	const char *version;
+	double uptime_sec;
+	uint64_t started_realtime_ns;
+	const char *probe_mode;
+	uint64_t tick_ns, rescan_ns;
+	uint64_t processes, visible;
+	uint64_t ticks, last_tick_usec;
+	uint64_t ringbuf_dropped, map_full;
+	uint64_t events_fail, events_exec, events_exit;
+	uint64_t reconciliations, unseen_opens, unseen_closes;
+	uint64_t alerts_sent, alerts_suppressed;
+	unsigned clients, subscribers;
+	uid_t client_uid;
+	bool client_admin;
+};
+cJSON *json_status(const struct status_info *s);
+
+/* Soft/hard limit as JSON: null when unlimited (RLIM_INFINITY does not fit a JSON integer) or unknown (0). */
+cJSON *json_add_limit(cJSON *obj, const char *name, uint64_t limit);
+
+#endif

@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * test-json - the objects the API serves (daemon/json.c): every field the
+ * IDL in varlink.c declares and no other, the risk order and filters of
+ * ListProcesses, and alert fields named after their journald fields.
+ */
+#include <ctype.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "json.h"
+#include "syscalls.h"
+#include "varlink.h"
+
+static struct proc_entry *entry_new(pid_t pid, const char *comm, enum fdw_state state, double eta,
+				    uint64_t fds)
+{
+	struct proc_entry *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	e->pid = pid;
+	e->uid = 1000;
+	snprintf(e->comm, sizeof(e->comm), "%s", comm);
+	e->fds = fds;
+	e->soft_limit = 1024;
+	e->hard_limit = 524288;
+	e->max_fd = -1;
+	e->last_fail_nr = -1;
+	e->verdict.state = state;
+	e->verdict.eta_sec = eta;
+	e->verdict.fail_nr = -1;
+	return e;
+}
+
+/*
+ * The field names of "type NAME (...)" or of a method's reply "method NAME(...)
+ * -> (...)" in the io.fdwatch IDL: identifiers before ':' at the first
+ * nesting level, comments skipped.
+ */
+static size_t idl_fields(const char *what, char names[][32], size_t max)
+{
+	const char *p = strstr(varlink_fdwatch_description, what);
+	size_t n = 0;
+	int depth = 0;
+
+	assert_non_null(p);
+	if (strncmp(what, "method ", 7) == 0) {
+		p = strstr(p, "-> (");
+		assert_non_null(p);
+	}
+	p = strchr(p, '(');
+	for (; *p; p++) {
+		if (*p == '#') {
+			p = strchr(p, '\n');
+			assert_non_null(p);
+			continue;
+		}
+		if (*p == '(' && ++depth)
+			continue;
+		if (*p == ')' && --depth == 0)
+			break;
+		if (depth == 1 && (isalpha((unsigned char)*p) || *p == '_') &&
+		    !isalnum((unsigned char)p[-1]) && p[-1] != '_') {
+			size_t k = strspn(
+			    p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+			if (p[k] == ':') {
+				assert_true(n < max && k < 32);
+				memcpy(names[n], p, k);
+				names[n][k] = 0;
+				n++;
+			}
+			p += k - 1;
+		}
+	}
+	assert_true(n > 0);
+	return n;
+}
+
+/* The object has exactly the fields the IDL type declares. */
+static void assert_matches_idl(const cJSON *o, const char *what)
+{
+	char names[64][32];
+	size_t n = idl_fields(what, names, 64), k = 0;
+
+	for (const cJSON *f = o->child; f; f = f->next, k++) {
+		bool found = false;
+
+		for (size_t i = 0; i < n; i++)
+			if (streq(names[i], f->string))
+				found = true;
+		if (!found)
+			fail_msg("%s: field \"%s\" is not in the IDL", what, f->string);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!cJSON_GetObjectItemCaseSensitive(o, names[i]))
+			fail_msg("%s: IDL field \"%s\" missing", what, names[i]);
+	assert_int_equal(k, n);
+}
+
+static double num(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(v))
+		fail_msg("%s is not a number", name);
+	return v->valuedouble;
+}
+
+static const char *str(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsString(v))
+		fail_msg("%s is not a string", name);
+	return v->valuestring;
+}
+
+/* Raw numbers (json_add_u64) parse back only through printing: round-trip every object. */
+static cJSON *reparse(cJSON *o)
+{
+	_cleanup_free_ char *s = cJSON_PrintUnformatted(o);
+	cJSON *r;
+
+	cJSON_Delete(o);
+	assert_non_null(s);
+	r = cJSON_Parse(s);
+	assert_non_null(r);
+	return r;
+}
+
+static void test_summary(void **state)
+{
+	_cleanup_free_ struct proc_entry *e =
+	    entry_new(4242, "python3", FDW_STATE_LEAKING, 10.25, 812);
+	_cleanup_cjson_ cJSON *o = NULL;
+	const cJSON *kinds;
+
+	e->unit = "origin.service";
+	e->start_ticks = 123456;
+	e->verdict.rate = 20.0004;
+	e->verdict.pattern = FDW_PATTERN_RETRY_LOOP;
+	e->verdict.kinds = (1U << FDW_KIND_PIPE) | (1U << FDW_KIND_FILE);
+	e->verdict.main_kind = FDW_KIND_PIPE;
+	e->verdict.confidence = 0.9;
+	o = reparse(json_proc_summary(e));
+	assert_matches_idl(o, "type ProcessSummary (");
+	assert_int_equal(num(o, "pid"), 4242);
+	assert_int_equal(num(o, "start_ticks"), 123456);
+	assert_int_equal(num(o, "uid"), 1000);
+	assert_string_equal(str(o, "comm"), "python3");
+	assert_string_equal(str(o, "unit"), "origin.service");
+	assert_int_equal(num(o, "fds"), 812);
+	assert_int_equal(num(o, "limit"), 1024);
+	assert_int_equal(num(o, "hard_limit"), 524288);
+	assert_true(fabs(num(o, "use_percent") - 79.3) < 1e-9);
+	assert_true(fabs(num(o, "rate") - 20.0) < 1e-9); /* rounded to 3 decimals */
+	assert_true(fabs(num(o, "eta_sec") - 10.25) < 1e-9);
+	assert_string_equal(str(o, "state"), "leaking");
+	assert_string_equal(str(o, "pattern"), "retry-loop");
+	assert_string_equal(str(o, "kind"), "pipe");
+	kinds = cJSON_GetObjectItem(o, "kinds");
+	assert_int_equal(cJSON_GetArraySize(kinds), 2);
+	assert_string_equal(cJSON_GetArrayItem(kinds, 0)->valuestring, "file");
+	assert_string_equal(cJSON_GetArrayItem(kinds, 1)->valuestring, "pipe");
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "exited")));
+}
+
+static void test_summary_nulls(void **state)
+{
+	_cleanup_free_ struct proc_entry *e = entry_new(7, "sleep", FDW_STATE_OK, -1, 3);
+	_cleanup_cjson_ cJSON *o = NULL;
+
+	snprintf(e->comm, sizeof(e->comm), "bad\xff\xfe"); /* prctl(PR_SET_NAME) takes any bytes */
+	e->soft_limit = UINT64_MAX;			   /* RLIM_INFINITY */
+	e->hard_limit = UINT64_MAX;
+	e->verdict.rate = NAN;
+	o = reparse(json_proc_summary(e));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "unit")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "limit")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "hard_limit")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "use_percent")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "eta_sec")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "kind")));
+	assert_int_equal(num(o, "rate"), 0);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "kinds")), 0);
+	assert_string_equal(str(o, "state"), "ok");
+	assert_string_equal(str(o, "comm"), "bad\xef\xbf\xbd\xef\xbf\xbd");
+
+	/* Not judged yet: a zeroed verdict's eta_sec 0 is no ETA. */
+	cJSON_Delete(o);
+	memset(&e->verdict, 0, sizeof(e->verdict));
+	o = reparse(json_proc_summary(e));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "eta_sec")));
+}
+
+static void test_full(void **state)
+{
+	_cleanup_free_ struct proc_entry *e =
+	    entry_new(4242, "python3", FDW_STATE_CRITICAL, 3, 1000);
+	_cleanup_cjson_ cJSON *o = NULL;
+	const uint64_t now = 1000 * NSEC_PER_SEC;
+	const cJSON *h, *created;
+
+	e->cmdline = "python3 origin_story.py --retry";
+	e->cgroup = "/system.slice/origin.service";
+	e->created[FDW_KIND_PIPE] = 600;
+	e->created[FDW_KIND_FILE] = 7;
+	e->closed = 2;
+	e->emfile = 3;
+	e->max_fd = 1001;
+	e->first_seen_ns = now - 60 * NSEC_PER_SEC;
+	e->first_seen_realtime_ns = 1700000000123456789ULL;
+	e->last_activity_ns = now - NSEC_PER_SEC / 2;
+	e->unseen_opens = 4;
+	e->last_drift = -2;
+	e->verdict.pattern = FDW_PATTERN_RETRY_LOOP;
+	e->verdict.period_sec = 0.1;
+	e->verdict.per_attempt = 2;
+	/* A ring that wrapped: the oldest point sits at history_head. */
+	for (unsigned i = 0; i < PROC_HISTORY + 5; i++) {
+		unsigned slot = i % PROC_HISTORY;
+
+		e->history[slot] = (struct proc_point){
+		    .t_ns = now - (PROC_HISTORY + 5 - i) * NSEC_PER_SEC, .fds = 100 + i};
+	}
+	e->history_len = PROC_HISTORY;
+	e->history_head = 5;
+
+	o = reparse(json_proc_full(e, now));
+	assert_matches_idl(o, "type Process (");
+	assert_string_equal(str(o, "cmdline"), "python3 origin_story.py --retry");
+	assert_string_equal(str(o, "cgroup"), "/system.slice/origin.service");
+	created = cJSON_GetObjectItem(o, "created");
+	assert_int_equal(cJSON_GetArraySize(created), FDW_KIND_MAX);
+	assert_int_equal(num(created, "pipe"), 600);
+	assert_int_equal(num(created, "file"), 7);
+	assert_int_equal(num(created, "io_uring"), 0);
+	assert_int_equal(num(o, "closed"), 2);
+	assert_int_equal(num(o, "emfile"), 3);
+	assert_int_equal(num(o, "max_fd"), 1001);
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "syscall")));
+	assert_true(fabs(num(o, "period_sec") - 0.1) < 1e-9);
+	assert_int_equal(num(o, "per_attempt"), 2);
+	assert_int_equal(num(o, "first_seen_usec"), 1700000000123456.0);
+	assert_true(fabs(num(o, "age_sec") - 60) < 1e-9);
+	assert_true(fabs(num(o, "idle_sec") - 0.5) < 1e-9);
+	assert_int_equal(num(o, "unseen_opens"), 4);
+	assert_int_equal(num(o, "last_drift"), -2);
+	h = cJSON_GetObjectItem(o, "history");
+	assert_int_equal(cJSON_GetArraySize(h), PROC_HISTORY);
+	/* Oldest first: the point written 5th (i = 5) is the oldest kept. */
+	assert_int_equal(num(cJSON_GetArrayItem(h, 0), "fds"), 105);
+	assert_int_equal(num(cJSON_GetArrayItem(h, PROC_HISTORY - 1), "fds"),
+			 100 + PROC_HISTORY + 4);
+	assert_true(fabs(num(cJSON_GetArrayItem(h, PROC_HISTORY - 1), "ago_sec") - 1) < 1e-9);
+	assert_matches_idl(cJSON_GetArrayItem(h, 0), "type Sample (");
+}
+
+static void test_full_failed_syscall(void **state)
+{
+	_cleanup_free_ struct proc_entry *e = entry_new(1, "x", FDW_STATE_EXHAUSTED, -1, 1024);
+	_cleanup_cjson_ cJSON *o = NULL;
+	const struct fdw_syscall *t;
+	size_t n;
+
+	t = fdw_syscalls(&n);
+	assert_true(n > 0);
+	e->last_fail_nr = t[0].nr;
+	o = reparse(json_proc_full(e, 0));
+	assert_string_equal(str(o, "syscall"), t[0].name);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "history")), 0);
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "idle_sec")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "period_sec")));
+}
+
+static struct alert sample_alert(void)
+{
+	struct alert a = {
+	    .seq = 7,
+	    .realtime_ns = 1700000000000000000ULL,
+	    .type = ALERT_LEAK,
+	    .priority = 4,
+	    .pid = 4242,
+	    .start_ticks = 99,
+	    .uid = 1000,
+	    .comm = "python3",
+	    .unit = "origin.service",
+	    .fds = 812,
+	    .soft_limit = 1024,
+	    .suppressed = 1,
+	    .verdict =
+		{
+		    .state = FDW_STATE_LEAKING,
+		    .pattern = FDW_PATTERN_RETRY_LOOP,
+		    .rate = 20,
+		    .eta_sec = 10.6,
+		    .confidence = 0.95,
+		    .kinds = 1U << FDW_KIND_PIPE,
+		    .main_kind = FDW_KIND_PIPE,
+		    .period_sec = 0.1,
+		    .per_attempt = 2,
+		    .fail_nr = -1,
+		},
+	};
+
+	snprintf(a.message, sizeof(a.message), "python3[4242] leaks pipe fds");
+	return a;
+}
+
+static void test_alert(void **state)
+{
+	struct alert a = sample_alert();
+	_cleanup_cjson_ cJSON *o = reparse(json_alert(&a));
+
+	assert_matches_idl(o, "type Alert (");
+	assert_int_equal(num(o, "seq"), 7);
+	assert_int_equal(num(o, "realtime_usec"), 1700000000000000.0);
+	assert_string_equal(str(o, "type"), "leak");
+	assert_string_equal(str(o, "message_id"), alert_type_message_id(ALERT_LEAK));
+	assert_string_equal(str(o, "message"), "python3[4242] leaks pipe fds");
+	assert_string_equal(str(o, "unit"), "origin.service");
+	assert_int_equal(num(o, "limit"), 1024);
+	assert_string_equal(str(o, "kind"), "pipe");
+	assert_true(fabs(num(o, "eta_sec") - 10.6) < 1e-9);
+	assert_true(fabs(num(o, "period_sec") - 0.1) < 1e-9);
+	assert_int_equal(num(o, "suppressed"), 1);
+}
+
+/*
+ * Every FDWATCH_* journald field of an alert has its JSON twin, lowercased
+ * without the prefix (the naming rule the IDL documents).
+ */
+static void test_alert_matches_journal(void **state)
+{
+	for (int t = 0; t < ALERT_TYPE_MAX; t++) {
+		struct alert a = sample_alert();
+		_cleanup_cjson_ cJSON *o = NULL;
+		char *fields[64];
+		const cJSON *v;
+		int n;
+
+		a.type = t;
+		if (t == ALERT_EXHAUSTED) {
+			a.verdict.state = FDW_STATE_EXHAUSTED;
+			a.verdict.fail_nr = fdw_syscalls(&(size_t){0})[0].nr;
+			a.verdict.fail_err = ENFILE;
+			a.verdict.fails = 3;
+			snprintf(a.syscall, sizeof(a.syscall), "pipe2");
+		}
+		o = reparse(json_alert(&a));
+		n = alert_to_fields(&a, fields, ELEMENTSOF(fields));
+		assert_true(n > 0);
+		for (int i = 0; i < n; i++) {
+			char key[64];
+			const char *eq = strchr(fields[i], '=');
+			size_t k;
+
+			assert_non_null(eq);
+			if (strncmp(fields[i], "FDWATCH_", 8) != 0)
+				continue;
+			for (k = 0; fields[i] + 8 + k < eq && k < sizeof(key) - 1; k++)
+				key[k] = tolower((unsigned char)fields[i][8 + k]);
+			key[k] = 0;
+			v = cJSON_GetObjectItemCaseSensitive(o, key);
+			if (!v)
+				fail_msg("journald field %.*s has no JSON field \"%s\"",
+					 (int)(eq - fields[i]), fields[i], key);
+			/* Same value too (journald's numbers are rounded for reading). */
+			if (cJSON_IsString(v) && !streq(v->valuestring, eq + 1))
+				fail_msg("%s: JSON has \"%s\"", fields[i], v->valuestring);
+			if (cJSON_IsNumber(v) && fabs(v->valuedouble - atof(eq + 1)) > 1.0)
+				fail_msg("%s: JSON has %g", fields[i], v->valuedouble);
+			if (cJSON_IsArray(v)) {
+				char joined[256] = "";
+
+				for (const cJSON *x = v->child; x; x = x->next)
+					snprintf(joined + strlen(joined),
+						 sizeof(joined) - strlen(joined), "%s%s",
+						 x == v->child ? "" : ",", x->valuestring);
+				if (!streq(joined, eq + 1))
+					fail_msg("%s: JSON has [%s]", fields[i], joined);
+			}
+		}
+		alert_fields_free(fields, n);
+	}
+}
+
+static void test_status(void **state)
+{
+	struct status_info si = {
+	    .version = "0.1.0",
+	    .uptime_sec = 12.5,
+	    .started_realtime_ns = 1700000000000000000ULL,
+	    .probe_mode = "tracepoint",
+	    .tick_ns = NSEC_PER_SEC,
+	    .rescan_ns = 30 * NSEC_PER_SEC,
+	    .processes = 300,
+	    .visible = 12,
+	    .ringbuf_dropped = 1,
+	    .alerts_sent = 5,
+	    .clients = 2,
+	    .client_uid = 1000,
+	};
+	_cleanup_cjson_ cJSON *o = reparse(json_status(&si));
+
+	assert_matches_idl(o, "method GetStatus(");
+	assert_string_equal(str(o, "probe_mode"), "tracepoint");
+	assert_int_equal(num(o, "tick_sec"), 1);
+	assert_int_equal(num(o, "rescan_sec"), 30);
+	assert_int_equal(num(o, "processes"), 300);
+	assert_int_equal(num(o, "visible"), 12);
+	assert_int_equal(num(o, "ringbuf_dropped"), 1);
+	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "client_admin")));
+}
+
+static void test_filter_params(void **state)
+{
+	static const struct {
+		const char *json;
+		const char *bad; /* NULL: valid */
+	} cases[] = {
+	    {"{}", NULL},
+	    {"{\"uid\":1000,\"unit\":\"*.service\",\"comm\":\"py*\",\"state\":\"leaking\","
+	     "\"limit\":5}",
+	     NULL},
+	    {"{\"uid\":null}", NULL},
+	    {"{\"uid\":-1}", "uid"},
+	    {"{\"uid\":\"0\"}", "uid"},
+	    {"{\"uid\":4294967295}", "uid"}, /* (uid_t)-1 is not a user */
+	    {"{\"uid\":1.5}", "uid"},
+	    {"{\"state\":\"bogus\"}", "state"},
+	    {"{\"state\":3}", "state"},
+	    {"{\"limit\":-5}", "limit"},
+	    {"{\"limit\":true}", "limit"},
+	    {"{\"comm\":5}", "comm"},
+	    {"{\"unit\":[]}", "unit"},
+	    {"{\"bogus\":1}", "bogus"},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_cjson_ cJSON *p = cJSON_Parse(cases[i].json);
+		struct proc_filter f;
+		const char *bad = NULL;
+		int r;
+
+		print_message("case %s\n", cases[i].json);
+		assert_non_null(p);
+		r = proc_filter_from_params(p, &f, &bad);
+		if (!cases[i].bad) {
+			assert_int_equal(r, 0);
+			continue;
+		}
+		assert_int_equal(r, -EINVAL);
+		assert_string_equal(bad, cases[i].bad);
+	}
+}
+
+static void test_filter_match(void **state)
+{
+	_cleanup_cjson_ cJSON *p = cJSON_Parse("{\"uid\":1000,\"unit\":\"*.service\","
+					       "\"comm\":\"py*\",\"state\":\"leaking\"}");
+	_cleanup_free_ struct proc_entry *e = entry_new(1, "python3", FDW_STATE_LEAKING, 5, 10);
+	struct proc_filter f;
+	const char *bad;
+
+	assert_int_equal(proc_filter_from_params(p, &f, &bad), 0);
+	assert_true(f.has_uid);
+	assert_int_equal(f.min_state, FDW_STATE_LEAKING);
+	e->unit = "origin.service";
+	assert_true(proc_filter_match(&f, e));
+	e->verdict.state = FDW_STATE_EXHAUSTED; /* state is a minimum */
+	assert_true(proc_filter_match(&f, e));
+	e->verdict.state = FDW_STATE_GROWING;
+	assert_false(proc_filter_match(&f, e));
+	e->verdict.state = FDW_STATE_LEAKING;
+	e->uid = 0;
+	assert_false(proc_filter_match(&f, e));
+	e->uid = 1000;
+	e->unit = NULL; /* a unit filter never matches a process outside units */
+	assert_false(proc_filter_match(&f, e));
+	e->unit = "session-1.scope";
+	assert_false(proc_filter_match(&f, e));
+	e->unit = "origin.service";
+	snprintf(e->comm, sizeof(e->comm), "bash");
+	assert_false(proc_filter_match(&f, e));
+}
+
+static void test_risk_order(void **state)
+{
+	struct proc_entry *v[7];
+
+	/* Shuffled on purpose; expected order is by pid. */
+	v[0] = entry_new(6, "ok-small", FDW_STATE_OK, -1, 5);
+	v[1] = entry_new(2, "crit-late", FDW_STATE_CRITICAL, 50, 900);
+	v[2] = entry_new(5, "ok-big", FDW_STATE_OK, -1, 500);
+	v[3] = entry_new(1, "exhausted", FDW_STATE_EXHAUSTED, -1, 1024);
+	v[4] = entry_new(4, "leak-noeta", FDW_STATE_LEAKING, -1, 100);
+	v[5] = entry_new(3, "leak-soon", FDW_STATE_LEAKING, 10, 50);
+	v[6] = entry_new(7, "ok-small2", FDW_STATE_OK, -1, 5); /* ties with 6: pid decides */
+	proc_entries_sort_by_risk(v, ELEMENTSOF(v));
+	for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+		print_message("%zu: %s\n", i, v[i]->comm);
+		assert_int_equal(v[i]->pid, (pid_t)(i + 1));
+	}
+	for (size_t i = 0; i + 1 < ELEMENTSOF(v); i++) {
+		assert_true(proc_entry_cmp_risk(v[i], v[i + 1]) < 0);
+		assert_true(proc_entry_cmp_risk(v[i + 1], v[i]) > 0);
+	}
+	assert_int_equal(proc_entry_cmp_risk(v[0], v[0]), 0);
+	for (size_t i = 0; i < ELEMENTSOF(v); i++)
+		free(v[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_summary),	 cmocka_unit_test(test_summary_nulls),
+	    cmocka_unit_test(test_full),	 cmocka_unit_test(test_full_failed_syscall),
+	    cmocka_unit_test(test_alert),	 cmocka_unit_test(test_alert_matches_journal),
+	    cmocka_unit_test(test_status),	 cmocka_unit_test(test_filter_params),
+	    cmocka_unit_test(test_filter_match), cmocka_unit_test(test_risk_order),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
