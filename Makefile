@@ -148,8 +148,13 @@ fuzz: $(FUZZ_BINS)
 # Everything the tests need, built once.
 test-build: all $(UNIT_TESTS) $(WORKLOADS)
 
+# The default probe needs tracefs; systemd mounts it at boot (sys-kernel-tracing.mount),
+# a bare VM or container may not: mount it as systemd would.
 run: deps
 	$(Q)$(MAKE) all
+	$(Q)if [ ! -d /sys/kernel/tracing/events ] && [ "$$(id -u)" = 0 ]; then \
+		echo "  MOUNT    tracefs on /sys/kernel/tracing"; \
+		mount -t tracefs nodev /sys/kernel/tracing; fi
 	$(OUTPUT)/fdwatchd $(RUN_ARGS)
 
 check: deps
