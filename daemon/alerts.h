@@ -22,6 +22,8 @@ enum alert_type {
 /* Fixed MESSAGE_ID per type (128-bit, as journald wants), documented in systemd/fdwatch.catalog. */
 const char *alert_type_message_id(enum alert_type t);
 const char *alert_type_to_string(enum alert_type t); /* "leak", "critical", "exhausted", "recovered" */
+/* Parse the names above: 0, or -EINVAL (*ret untouched). */
+int alert_type_from_string(const char *s, enum alert_type *ret);
 int alert_type_priority(enum alert_type t);	      /* LOG_WARNING, LOG_CRIT, LOG_ALERT, LOG_NOTICE */
 
 /* What the alert is about: filled by the caller from the process table. */
@@ -36,6 +38,7 @@ struct alert_subject {
 	uint64_t soft_limit;
 	uint64_t hard_limit;
 	bool exited;
+	const char *fail_syscall; /* name of verdict.fail_nr (syscalls.h), or NULL */
 };
 
 struct alert {
@@ -50,22 +53,31 @@ struct alert {
 	char unit[256];
 	uint64_t fds;
 	uint64_t soft_limit;
+	uint64_t hard_limit;
+	bool exited;		/* recovered: the process exited */
+	char syscall[32];	/* exhausted: the syscall that failed, "" when unknown */
 	struct detect_verdict verdict;
 	uint64_t suppressed;	/* alerts for this process suppressed since the previous one */
 	char message[512];	/* the human one-liner */
 };
 
 struct alerts_config {
-	uint64_t min_interval_ns; /* per process, between two alerts of the same type */
-	uint64_t burst;		  /* per process: at most this many alerts per min_interval window... */
-	size_t history_size;	  /* alerts kept in memory */
+	uint64_t min_interval_ns; /* per process, between two alerts of the same type (0: no limit) */
+	uint64_t burst;		  /* per process: at most this many alerts per min_interval window
+				   * (0: no limit); a process's first exhausted alert and every
+				   * recovered one are never held back, but count */
+	size_t history_size;	  /* alerts kept in memory (at least 1 is kept) */
 };
 void alerts_config_init(struct alerts_config *c);
 
 struct alerts;
 
+/* cfg is copied. 0 or -ENOMEM. */
 int alerts_new(const struct alerts_config *cfg, struct alerts **ret);
+/* NULL-safe. */
 void alerts_free(struct alerts *a);
+/* Apply a new config (SIGHUP). A new history_size keeps the newest alerts; if the new ring cannot
+ * be allocated the old size stays. */
 void alerts_set_config(struct alerts *a, const struct alerts_config *cfg);
 
 /*
@@ -83,11 +95,19 @@ void alerts_forget(struct alerts *a, pid_t pid);
 
 uint64_t alerts_sent(const struct alerts *a);
 uint64_t alerts_suppressed(const struct alerts *a);
-/* History, oldest first: n alerts with seq > since_seq; *ret_n set; pointers valid until the next judge. */
+/* History, oldest first: up to max alerts with seq > since_seq into ret; returns how many.
+ * The pointers stay valid until the next alerts_judge() or alerts_set_config(). */
 size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct alert **ret, size_t max);
 
-/* The message, e.g. "python3[4242] leaks pipe fds: 812/1024 open, +20/s, EMFILE in ~10 s; retry loop: +2 pipe every 0.10 s, none closed". */
+/*
+ * The message, e.g. "python3[4242] leaks pipe fds: 812/1024 open, +20/s, EMFILE in ~10 s; retry
+ * loop: +2 pipe every 0.10 s, none closed". Returns its length, or -ENOBUFS when it did not fit
+ * (buf then holds as much as fits, NUL-terminated), -EINVAL for a bad alert.
+ */
 int alert_format_message(const struct alert *al, char *buf, size_t size);
+
+/* Upper bound of the fields alert_to_fields() makes: size ret with it. */
+#define ALERT_FIELDS_MAX 32
 
 /*
  * Journald fields of an alert as "KEY=value" strings (MESSAGE=, MESSAGE_ID=,

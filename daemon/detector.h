@@ -37,8 +37,9 @@ const char *fdw_state_to_string(enum fdw_state s);
 const char *fdw_pattern_to_string(enum fdw_pattern p);
 /* "file", "pipe", "socket", "dup", "eventfd", "epoll", "signalfd", "timerfd", "inotify", "fanotify", "memfd", "pidfd", "io_uring", "other". */
 const char *fdw_kind_to_string(enum fdw_kind k);
-/* Parse the names above; -EINVAL when unknown. */
+/* Parse the names above; 0, or -EINVAL when unknown (*ret untouched). */
 int fdw_state_from_string(const char *s, enum fdw_state *ret);
+int fdw_pattern_from_string(const char *s, enum fdw_pattern *ret);
 int fdw_kind_from_string(const char *s, enum fdw_kind *ret);
 
 /* One observation of one process. Counters are cumulative since the process
@@ -47,7 +48,7 @@ int fdw_kind_from_string(const char *s, enum fdw_kind *ret);
 struct detect_sample {
 	uint64_t t_ns;		/* CLOCK_BOOTTIME */
 	uint64_t fds;		/* exact open fds now */
-	uint64_t soft_limit;	/* RLIMIT_NOFILE; UINT64_MAX when unlimited */
+	uint64_t soft_limit;	/* RLIMIT_NOFILE; UINT64_MAX when unlimited, 0 when unknown */
 	uint64_t hard_limit;
 	uint64_t created[FDW_KIND_MAX];
 	uint64_t closed;
@@ -78,13 +79,15 @@ struct detect_verdict {
 	double eta_sec;		/* to the soft limit at that rate; < 0 when none */
 	double confidence;	/* 0..1 */
 	uint32_t kinds;		/* bit (1 << enum fdw_kind) for each kind that grew */
-	enum fdw_kind main_kind; /* the kind that grew most */
+	enum fdw_kind main_kind; /* the kind that grew most; meaningful only when kinds != 0 */
 	double period_sec;	/* retry loop: time between attempts; 0 otherwise */
 	double per_attempt;	/* retry loop: net fds gained per attempt */
 	uint64_t closed_recent;	/* closes in the judged window */
 	int fail_nr;		/* exhausted: the syscall that failed, -1 otherwise */
+	int fail_err;		/* exhausted: EMFILE or ENFILE (positive), 0 otherwise */
 	uint64_t fails;		/* exhausted: EMFILE+ENFILE failures seen in total */
-	bool recovered;		/* this sample lowered the state (leak stopped, fds released) */
+	bool recovered;		/* this sample lowered the state to ok after leaking, critical or
+				 * exhausted (leak stopped, fds released): once per episode */
 };
 
 struct detector;
@@ -98,7 +101,10 @@ void detector_reset(struct detector *d);
 /*
  * Add one sample (t_ns must not go backwards; an older sample is ignored with
  * -EINVAL) and return the verdict for the process now. The state keeps
- * hysteresis: it rises at once, falls only after cooldown_sec.
+ * hysteresis: it rises at once, falls only after cooldown_sec. A counter lower
+ * than in the previous sample restarts the history as detector_reset() does.
+ * 0, -EINVAL, or -ENOMEM (the history is allocated when the process first
+ * changes; d is then as before the call).
  */
 int detector_feed(struct detector *d, const struct detect_config *cfg, const struct detect_sample *s,
 		  struct detect_verdict *ret);
