@@ -219,9 +219,9 @@ static int client_send(struct api_client *c, char *buf, size_t size)
 	return client_update_io(c);
 }
 
-/* Send a reply unless the call was oneway. */
-static int reply(struct api_client *c, const struct varlink_call *call, cJSON *params,
-		 bool continues)
+/* Send a reply (error NULL) or an error reply, unless the call was oneway. Takes params. */
+static int reply_full(struct api_client *c, const struct varlink_call *call, const char *error,
+		      cJSON *params, bool continues)
 {
 	char *buf;
 	size_t size;
@@ -231,27 +231,23 @@ static int reply(struct api_client *c, const struct varlink_call *call, cJSON *p
 		cJSON_Delete(params);
 		return 0;
 	}
-	r = varlink_reply_build(params, continues, &buf, &size);
+	r = error ? varlink_error_build(error, params, &buf, &size)
+		  : varlink_reply_build(params, continues, &buf, &size);
 	if (r < 0)
 		return r;
 	return client_send(c, buf, size);
 }
 
+static int reply(struct api_client *c, const struct varlink_call *call, cJSON *params,
+		 bool continues)
+{
+	return reply_full(c, call, NULL, params, continues);
+}
+
 static int reply_error(struct api_client *c, const struct varlink_call *call, const char *error,
 		       cJSON *params)
 {
-	char *buf;
-	size_t size;
-	int r;
-
-	if (call && (call->flags & VARLINK_ONEWAY)) {
-		cJSON_Delete(params);
-		return 0;
-	}
-	r = varlink_error_build(error, params, &buf, &size);
-	if (r < 0)
-		return r;
-	return client_send(c, buf, size);
+	return reply_full(c, call, error, params, false);
 }
 
 static int reply_error_string(struct api_client *c, const struct varlink_call *call,

@@ -102,17 +102,13 @@ static int manager_refresh_identity(struct manager *m, struct proc_entry *e)
 }
 
 /*
- * Bring e up to date after new counters: reconcile with /proc, record the
- * point, judge. Returns 0, or -ENOENT when the process is gone (and retired).
+ * Refresh e's identity if it exec'd and set its count from /proc. Returns 0,
+ * or -ENOENT when the process is gone (and was retired), or -ENOMEM.
  */
-static int manager_update(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+static int manager_reconcile(struct manager *m, struct proc_entry *e, uint64_t now_ns)
 {
 	int r;
 
-	if (e->exited) {
-		manager_retire(m, e, now_ns);
-		return -ENOENT;
-	}
 	r = manager_refresh_identity(m, e);
 	if (r == -ENOMEM)
 		return r;
@@ -124,6 +120,24 @@ static int manager_update(struct manager *m, struct proc_entry *e, uint64_t now_
 	if (r < 0)
 		return r;
 	m->stats.reconciliations++;
+	return 0;
+}
+
+/*
+ * Bring e up to date after new counters: reconcile with /proc, record the
+ * point, judge. Returns 0, or -ENOENT when the process is gone (and retired).
+ */
+static int manager_update(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+{
+	int r;
+
+	if (e->exited) {
+		manager_retire(m, e, now_ns);
+		return -ENOENT;
+	}
+	r = manager_reconcile(m, e, now_ns);
+	if (r < 0)
+		return r;
 	proc_entry_push_history(e, now_ns);
 	return manager_assess(m, e, now_ns);
 }
@@ -191,17 +205,11 @@ static int manager_rescan(struct manager *m, uint64_t now_ns)
 		next = proc_table_next(e);
 		if (e->last_seen_tick == m->tick_no)
 			continue;
-		r = manager_refresh_identity(m, e);
+		r = manager_reconcile(m, e, now_ns);
 		if (r == -ENOMEM)
 			return r;
-		r = proc_table_reconcile(m->procs, e, now_ns);
-		if (r == -ENOENT || r == -ESRCH) {
-			manager_retire(m, e, now_ns);
-			continue;
-		}
 		if (r < 0)
 			continue;
-		m->stats.reconciliations++;
 		if (e->fds != before || e->verdict.state != FDW_STATE_OK) {
 			proc_entry_push_history(e, now_ns);
 			e->last_seen_tick = m->tick_no;

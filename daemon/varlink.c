@@ -509,6 +509,31 @@ int varlink_method_split(const char *name, char *buf, size_t size, const char **
 	return 0;
 }
 
+/*
+ * root's "parameters", where a missing or null one becomes an empty object
+ * (Varlink allows leaving it out). *ret may be a non-object: callers check.
+ */
+static int params_or_empty(cJSON *root, cJSON **ret)
+{
+	cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "parameters"), *empty;
+
+	if (params && !cJSON_IsNull(params)) {
+		*ret = params;
+		return 0;
+	}
+	empty = cJSON_CreateObject();
+	if (!empty)
+		return -ENOMEM;
+	if (params)
+		cJSON_DeleteItemFromObjectCaseSensitive(root, "parameters");
+	if (!cJSON_AddItemToObject(root, "parameters", empty)) {
+		cJSON_Delete(empty);
+		return -ENOMEM;
+	}
+	*ret = empty;
+	return 0;
+}
+
 static int fault(struct varlink_fault *f, const char *error, const char *parameter,
 		 const char *reason)
 {
@@ -567,6 +592,7 @@ int varlink_call_parse(const char *msg, size_t len, struct varlink_call *ret,
 	const char *reason = NULL;
 	cJSON *method, *params, *more, *oneway, *upgrade;
 	unsigned flags = 0;
+	int r;
 
 	root = parse_checked(msg, len, &reason);
 	if (!root)
@@ -603,20 +629,10 @@ int varlink_call_parse(const char *msg, size_t len, struct varlink_call *ret,
 	if (upgrade && !cJSON_IsNull(upgrade) && !cJSON_IsFalse(upgrade))
 		return fault(ret_fault, FDW_ERROR_PROTOCOL, NULL, "protocol upgrade not supported");
 
-	params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
-	if (!params || cJSON_IsNull(params)) {
-		cJSON *empty = cJSON_CreateObject();
-
-		if (!empty)
-			return -ENOMEM;
-		if (params)
-			cJSON_DeleteItemFromObjectCaseSensitive(root, "parameters");
-		if (!cJSON_AddItemToObject(root, "parameters", empty)) {
-			cJSON_Delete(empty);
-			return -ENOMEM;
-		}
-		params = empty;
-	} else if (!cJSON_IsObject(params)) {
+	r = params_or_empty(root, &params);
+	if (r < 0)
+		return r;
+	if (!cJSON_IsObject(params)) {
 		return fault(ret_fault, VARLINK_ERROR_INVALID_PARAMETER, "parameters", NULL);
 	}
 
@@ -754,6 +770,7 @@ int varlink_reply_parse(const char *msg, size_t len, struct varlink_reply *ret)
 	_cleanup_cjson_ cJSON *root = NULL;
 	const char *reason;
 	cJSON *error, *params, *continues;
+	int r;
 
 	root = parse_checked(msg, len, &reason);
 	if (!root || !cJSON_IsObject(root))
@@ -764,20 +781,10 @@ int varlink_reply_parse(const char *msg, size_t len, struct varlink_reply *ret)
 	continues = cJSON_GetObjectItemCaseSensitive(root, "continues");
 	if (continues && !cJSON_IsBool(continues))
 		return -EBADMSG;
-	params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
-	if (!params || cJSON_IsNull(params)) {
-		cJSON *empty = cJSON_CreateObject();
-
-		if (!empty)
-			return -ENOMEM;
-		if (params)
-			cJSON_DeleteItemFromObjectCaseSensitive(root, "parameters");
-		if (!cJSON_AddItemToObject(root, "parameters", empty)) {
-			cJSON_Delete(empty);
-			return -ENOMEM;
-		}
-		params = empty;
-	} else if (!cJSON_IsObject(params)) {
+	r = params_or_empty(root, &params);
+	if (r < 0)
+		return r;
+	if (!cJSON_IsObject(params)) {
 		return -EBADMSG;
 	}
 	*ret = (struct varlink_reply){
