@@ -78,7 +78,8 @@ int main(int argc, char *argv[])
 	const char *config_path = NULL, *socket = NULL, *mode = NULL;
 	const char *tick = NULL, *rescan = NULL;
 	bool check = false, verbose = false, no_journal = false;
-	struct fdw_config config = {};
+	/* config_done() on every exit; manager_new() moves it out (leaving it zeroed). */
+	_cleanup_(config_done) struct fdw_config config = {};
 	int c, r, failure;
 
 	while ((c = getopt_long(argc, argv, "c:s:t:vh", options, NULL)) >= 0) {
@@ -158,15 +159,12 @@ int main(int argc, char *argv[])
 		config.log_level = LOG_DEBUG;
 	if (check) {
 		config_dump(&config, stdout);
-		config_done(&config);
 		return EXIT_OK;
 	}
 
 	r = manager_new(&config, config_path, &m);
-	if (r < 0) {
-		config_done(&config);
+	if (r < 0)
 		return log_error_errno(r, "Failed to set up: %m"), EXIT_FAILURE_GENERIC;
-	}
 	r = manager_start(m, verbose, &failure);
 	if (r < 0)
 		return failure != PROBE_OK ? exit_code_of(failure) : EXIT_FAILURE_GENERIC;

@@ -81,18 +81,37 @@ def main():
     fdwlib.isolate()
     tap = fdwlib.Tap()
     jd = fdwlib.Journald().start()
-    d = fdwlib.Daemon(["--tick", "500ms", "--rescan", "2s"]).start()
-    progs = fdwlib.bpf_programs_of(d.pid)
-    tap.ok(len(progs) >= 3, "fdwatchd holds its BPF programs while running", progs)
-    try:
-        run(tap, d)
-    finally:
-        rc = d.stop()
-        tap.ok(rc == 0, "fdwatchd exits 0 on SIGTERM", d.output()[-2000:])
-        left = fdwlib.bpf_programs_loaded(progs)
-        tap.ok(progs and not left, "no fdwatch BPF program stays loaded after shutdown", left)
-        jd.stop()
+    for mode in ("tracepoint", "raw"):
+        d = fdwlib.Daemon(["--tick", "500ms", "--rescan", "2s", "--probe-mode", mode]).start()
+        progs = fdwlib.bpf_programs_of(d.pid)
+        tap.ok(len(progs) >= 3, "[%s] fdwatchd holds its BPF programs while running" % mode,
+               progs)
+        try:
+            run(Prefixed(tap, "[%s] " % mode), d)
+        finally:
+            rc = d.stop()
+            tap.ok(rc == 0, "[%s] fdwatchd exits 0 on SIGTERM" % mode, d.output()[-2000:])
+            # The kernel frees a program after an RCU grace period: allow a moment.
+            try:
+                fdwlib.wait_for(lambda: not fdwlib.bpf_programs_loaded(progs), 5, "unload")
+            except TimeoutError:
+                pass
+            left = fdwlib.bpf_programs_loaded(progs)
+            tap.ok(progs and not left,
+                   "[%s] no fdwatch BPF program stays loaded after shutdown" % mode, left)
+    jd.stop()
     tap.done()
+
+
+class Prefixed:
+    """The same Tap, every test name prefixed (one run per probe mode)."""
+
+    def __init__(self, tap, prefix):
+        self.tap = tap
+        self.prefix = prefix
+
+    def ok(self, cond, name, diag=None):
+        return self.tap.ok(cond, self.prefix + name, diag)
 
 
 def counts(p):
