@@ -694,22 +694,35 @@ int varlink_reply_build(cJSON *parameters, bool continues, char **ret, size_t *r
 	return print_consume(root, ret, ret_size);
 }
 
-int varlink_error_build(const char *error, cJSON *parameters, char **ret, size_t *ret_size)
+/*
+ * {key: value, "parameters": parameters or {}}: the head of a call or an error.
+ * Takes parameters (freed on failure too); NULL on ENOMEM.
+ */
+static cJSON *message_new(const char *key, const char *value, cJSON *parameters)
 {
 	cJSON *root = cJSON_CreateObject();
 
-	if (!root || !cJSON_AddStringToObject(root, "error", error)) {
+	if (!root || !cJSON_AddStringToObject(root, key, value)) {
 		cJSON_Delete(root);
 		cJSON_Delete(parameters);
-		return -ENOMEM;
+		return NULL;
 	}
 	if (!parameters)
 		parameters = cJSON_CreateObject();
 	if (!parameters || !cJSON_AddItemToObject(root, "parameters", parameters)) {
 		cJSON_Delete(root);
 		cJSON_Delete(parameters);
-		return -ENOMEM;
+		return NULL;
 	}
+	return root;
+}
+
+int varlink_error_build(const char *error, cJSON *parameters, char **ret, size_t *ret_size)
+{
+	cJSON *root = message_new("error", error, parameters);
+
+	if (!root)
+		return -ENOMEM;
 	return print_consume(root, ret, ret_size);
 }
 
@@ -740,20 +753,10 @@ int varlink_fault_build(const struct varlink_fault *f, char **ret, size_t *ret_s
 int varlink_call_build(const char *method, cJSON *parameters, unsigned flags, char **ret,
 		       size_t *ret_size)
 {
-	cJSON *root = cJSON_CreateObject();
+	cJSON *root = message_new("method", method, parameters);
 
-	if (!root || !cJSON_AddStringToObject(root, "method", method)) {
-		cJSON_Delete(root);
-		cJSON_Delete(parameters);
+	if (!root)
 		return -ENOMEM;
-	}
-	if (!parameters)
-		parameters = cJSON_CreateObject();
-	if (!parameters || !cJSON_AddItemToObject(root, "parameters", parameters)) {
-		cJSON_Delete(root);
-		cJSON_Delete(parameters);
-		return -ENOMEM;
-	}
 	if ((flags & VARLINK_MORE) && !cJSON_AddTrueToObject(root, "more")) {
 		cJSON_Delete(root);
 		return -ENOMEM;
