@@ -96,6 +96,20 @@ def main():
         said = "libbpf:" in d.output()
         tap.ok(said == verbose, "libbpf's messages %s with%s --verbose" %
                ("shown" if verbose else "hidden", "" if verbose else "out"), d.output()[-1500:])
+    # Without a journal, alerts are printed on stderr.
+    d = fdwlib.Daemon(["--no-journal"]).start()
+    try:
+        leak = subprocess.run([fdwlib.workload("leak"), "--kind", "file", "--rate", "500",
+                               "--limit", "64", "--until-emfile", "--hold", "2"],
+                              capture_output=True, text=True, timeout=30)
+        fdwlib.wait_for(lambda: "hit EMFILE" in d.output(), 5, "alert on stderr")
+    except (TimeoutError, subprocess.TimeoutExpired):
+        pass
+    finally:
+        d.stop()
+    lines = [l for l in d.output().splitlines() if "hit EMFILE" in l]
+    tap.ok(any("leak[" in l and "openat" in l for l in lines),
+           "--no-journal: the EMFILE alert is printed on stderr", d.output()[-1500:])
     tap.done()
 
 
