@@ -165,6 +165,13 @@ int main(int argc, char *argv[])
 	r = manager_new(&config, config_path, &m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up: %m"), EXIT_FAILURE_GENERIC;
+	/* Remembered for SIGHUP: a reload must not undo them. */
+	m->overrides = (struct manager_overrides){
+		.tick_ns = tick ? m->config.tick_ns : 0,
+		.rescan_ns = rescan ? m->config.rescan_ns : 0,
+		.no_journal = no_journal,
+		.verbose = verbose,
+	};
 	r = manager_start(m, verbose, &failure);
 	if (r < 0)
 		return failure != PROBE_OK ? exit_code_of(failure) : EXIT_FAILURE_GENERIC;

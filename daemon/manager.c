@@ -95,7 +95,8 @@ static int manager_refresh_identity(struct manager *m, struct proc_entry *e)
 	if (!e->needs_identity)
 		return 0;
 	r = proc_table_refresh_identity(m->procs, e);
-	if (r == -ENOMEM)
+	/* Gone, or its PID taken by another process: the caller retires it. */
+	if (r == -ENOMEM || r == -ENOENT || r == -ESRCH)
 		return r;
 	e->needs_identity = false;
 	return 0;
@@ -112,7 +113,8 @@ static int manager_reconcile(struct manager *m, struct proc_entry *e, uint64_t n
 	r = manager_refresh_identity(m, e);
 	if (r == -ENOMEM)
 		return r;
-	r = proc_table_reconcile(m->procs, e, now_ns);
+	if (r >= 0)
+		r = proc_table_reconcile(m->procs, e, now_ns);
 	if (r == -ENOENT || r == -ESRCH) {
 		manager_retire(m, e, now_ns);
 		return -ENOENT;
@@ -291,12 +293,18 @@ static int manager_tick(struct manager *m)
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
+	uint64_t next = usec + m->config.tick_ns / NSEC_PER_USEC;
+	struct timespec ts;
 	int r;
 
 	r = manager_tick(m);
 	if (r < 0)
 		return sd_event_exit(m->event, r);
-	return sd_event_source_set_time(s, usec + m->config.tick_ns / NSEC_PER_USEC);
+	/* After a stall (a long tick, SIGSTOP, a paused VM) one tick now, not a burst of
+	 * catch-up ticks with samples microseconds apart. */
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+		next = MAX(next, (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000);
+	return sd_event_source_set_time(s, next);
 }
 
 /* An urgent record (EMFILE/ENFILE) arrived: look at that process now, not at the next tick. */
@@ -403,6 +411,15 @@ int manager_reload(struct manager *m)
 			for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n"))
 				log_warning("Changed, but takes effect only after a restart: %s", line);
 	}
+	/* Command-line flags still override the files. */
+	if (m->overrides.tick_ns)
+		c.tick_ns = m->overrides.tick_ns;
+	if (m->overrides.rescan_ns)
+		c.rescan_ns = m->overrides.rescan_ns;
+	if (m->overrides.no_journal)
+		c.alert_journal = false;
+	if (m->overrides.verbose)
+		c.log_level = LOG_DEBUG;
 	/* Keep the probe's and socket's settings: they take effect only on restart. */
 	c.probe_mode = m->config.probe_mode;
 	c.max_processes = m->config.max_processes;

@@ -30,6 +30,14 @@ struct manager_stats {
 	uint64_t last_tick_usec; /* CPU-free wall time the latest tick took */
 };
 
+/* Command-line flags: they override the files, at start and after every reload (0: unset). */
+struct manager_overrides {
+	uint64_t tick_ns;
+	uint64_t rescan_ns;
+	bool no_journal;
+	bool verbose;
+};
+
 struct manager {
 	sd_event *event;
 	sd_event_source *tick_source;
@@ -39,6 +47,7 @@ struct manager {
 
 	struct fdw_config config;
 	char *config_path;	/* NULL: built-in defaults and FDW_CONFIG_FILE if present */
+	struct manager_overrides overrides; /* set by main() after manager_new() */
 	struct probe *probe;
 	struct proc_table *procs;
 	struct alerts *alerts;
@@ -51,8 +60,8 @@ struct manager {
 	struct manager_stats stats;
 	int api_listen_fd;	/* from socket activation, or -1 */
 	bool has_journal;	/* alerts to journald */
-	bool alerts_to_stderr;
-	char last_status[128];	/* the latest STATUS= sent to the service manager */	/* alerts also printed on stderr (a terminal, or no journal) */
+	bool alerts_to_stderr;	/* alerts also printed on stderr (a terminal, or no journal) */
+	char last_status[128];	/* the latest STATUS= sent to the service manager */
 };
 
 /*

@@ -222,7 +222,12 @@ int proc_table_apply_counts(struct proc_table *t, pid_t tgid, const struct fdw_c
 		e->enfile += counter_delta(c->enfile, old->enfile);
 		e->bursts += counter_delta(c->bursts, old->bursts);
 		e->burst_gap_sum_us += counter_delta(c->burst_gap_sum_us, old->burst_gap_sum_us);
-		e->burst_gap_sq_us += counter_delta(c->burst_gap_sq_us, old->burst_gap_sq_us);
+		/* The sum of squares wraps in the BPF program after two hour-long gaps: diff it
+		 * modulo 2^64 (as the detector does) unless the entry restarted. */
+		if (c->bursts < old->bursts || c->burst_gap_sum_us < old->burst_gap_sum_us)
+			e->burst_gap_sq_us += c->burst_gap_sq_us;
+		else
+			e->burst_gap_sq_us += c->burst_gap_sq_us - old->burst_gap_sq_us;
 		/* The probe's estimate until the next reconciliation. */
 		if (created >= closed || e->fds >= closed - created)
 			e->fds = e->fds + created - closed;
@@ -262,6 +267,17 @@ int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t no
 	r = proc_count_fds(t->root, e->pid, t->fast_count, &actual);
 	if (r < 0)
 		return r;
+	/* The probe flags the exit of a process it counts; one it never saw may have exited
+	 * unnoticed and left its PID to another. Checked after counting, so the count is its. */
+	if (!e->has_probe) {
+		struct proc_stat st;
+
+		r = proc_read_stat(t->root, e->pid, &st);
+		if (r < 0)
+			return r;
+		if (st.start_ticks != e->start_ticks)
+			return -ESRCH;
+	}
 	/* A zombie has no fd table left: its fd dir is empty. */
 	drift = (int64_t)e->fds - (int64_t)actual;
 	if (drift > 0)

@@ -107,7 +107,8 @@ int proc_table_add(struct proc_table *t, pid_t pid, uint64_t now_ns, struct proc
 
 /*
  * Set e->fds from /proc exactly; the difference from the probe's estimate is
- * booked as unseen opens or closes. Also refreshes limits. 0, -ENOENT/-ESRCH.
+ * booked as unseen opens or closes. Also refreshes limits. 0, -ENOENT/-ESRCH (-ESRCH: an
+ * entry the probe never counted whose PID now belongs to another process).
  */
 int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns);
 

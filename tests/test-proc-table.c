@@ -179,6 +179,37 @@ static void test_pid_reuse(void **state)
 	assert_int_equal(proc_table_add(c->t, 401, 4, &e), 0);
 	fixture_stat(c->root, 401, "b", 11);
 	assert_int_equal(proc_table_refresh_identity(c->t, e), -ESRCH);
+	/* So does the reconciliation of an entry the probe never counted (its exit went
+	 * unseen): the new process's fds are not booked to the old one. */
+	fixture_fds(c->root, 401, 7);
+	assert_int_equal(proc_table_reconcile(c->t, e, 5), -ESRCH);
+	assert_int_equal(e->fds, 1);
+	fixture_stat(c->root, 401, "a", 10);
+	assert_int_equal(proc_table_reconcile(c->t, e, 6), 0);
+	assert_int_equal(e->fds, 7);
+}
+
+static void test_burst_squares_wrap(void **state)
+{
+	struct ctx *c = *state;
+	struct fdw_counts k = counts(1200);
+	struct proc_entry *e = NULL;
+	uint64_t hour_sq = 3600000000ULL * 3600000000ULL;
+
+	fixture_proc(c->root, 700, "cron", 1200, 0, 5);
+	k.bursts = 2;
+	k.burst_gap_sum_us = 3600000000ULL;
+	k.burst_gap_sq_us = hour_sq;
+	assert_int_equal(proc_table_apply_counts(c->t, 700, &k, 1, &e), 1);
+	/* A second hour-long gap wraps the probe's sum of squares: still +hour_sq here. */
+	k.created[FDW_KIND_FILE]++;
+	k.bursts = 3;
+	k.burst_gap_sum_us += 3600000000ULL;
+	k.burst_gap_sq_us += hour_sq;
+	assert_true(k.burst_gap_sq_us < hour_sq);
+	assert_int_equal(proc_table_apply_counts(c->t, 700, &k, 2, &e), 1);
+	assert_true(e->burst_gap_sq_us == hour_sq + hour_sq);
+	assert_int_equal(e->bursts, 3);
 }
 
 static void test_counter_reset_and_flags(void **state)
@@ -267,6 +298,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconcile_books_unseen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pid_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter_reset_and_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_burst_squares_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_history_and_sample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iteration, setup, teardown),
 	};

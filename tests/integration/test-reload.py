@@ -37,7 +37,7 @@ def reload(d, text, dropin=None):
 def main():
     fdwlib.isolate()
     tap = fdwlib.Tap()
-    d = fdwlib.Daemon(["--no-journal"], config="[Probe]\nTickSec=1s\n").start()
+    d = fdwlib.Daemon(["--no-journal", "--rescan", "4s"], config="[Probe]\nTickSec=1s\n").start()
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         pid0 = d.pid
@@ -45,6 +45,8 @@ def main():
 
         out = reload(d, "[Probe]\nTickSec=2s\n[Rule sleepers]\nComm=sleep\nIgnore=yes\n")
         tap.ok(status()["tick_sec"] == 2, "SIGHUP applies TickSec=2s", out)
+        tap.ok(status()["rescan_sec"] == 4, "a command-line flag (--rescan) survives a reload",
+               status())
         p = fdwlib.wait_for(lambda: _proc(sleeper.pid), 10, "sleep in the table")
         p = fdwlib.wait_for(lambda: (lambda q: q if q and q["ignored"] else None)(_proc(sleeper.pid)),
                             12, "rule applied")
