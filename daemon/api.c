@@ -76,6 +76,8 @@ struct api_server {
 	ino_t bound_ino;
 	struct api_client *clients;
 	unsigned n_clients, n_subscribers;
+	char *admin_group_name;		/* AdminGroup= as last resolved, and its gid */
+	gid_t admin_gid;
 };
 
 static uint32_t cfg_u32(uint32_t v, uint32_t dflt)
@@ -897,10 +899,18 @@ static bool peer_is_admin(struct api_server *s, int fd, const struct ucred *cred
 		return true;
 	if (!name || !*name)
 		return false;
-	gr = getgrnam(name);
-	if (!gr)
-		return false;
-	return peer_in_group(fd, cred, gr->gr_gid);
+	/* getgrnam() may ask NSS (LDAP, sssd) and block the loop: once per group
+	 * name, not once per connection. A reload that names another group
+	 * resolves it again. */
+	if (!streq_ptr(s->admin_group_name, name)) {
+		gr = getgrnam(name);
+		if (!gr)
+			return false; /* not cached: a group created later is found */
+		if (free_and_strdup(&s->admin_group_name, name) < 0)
+			return false;
+		s->admin_gid = gr->gr_gid;
+	}
+	return peer_in_group(fd, cred, s->admin_gid);
 }
 
 static void server_accept_one(struct api_server *s, int fd)
@@ -1201,6 +1211,7 @@ void api_server_free(struct api_server *s)
 			unlink(s->bound_path);
 		free(s->bound_path);
 	}
+	free(s->admin_group_name);
 	free(s);
 }
 
