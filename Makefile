@@ -151,18 +151,18 @@ test-build: all $(UNIT_TESTS) $(WORKLOADS)
 # The default probe needs tracefs; systemd mounts it at boot (sys-kernel-tracing.mount),
 # a bare VM or container may not: mount it as systemd would.
 run: deps
-	$(Q)$(MAKE) all
+	$(Q)$(MAKE) -s all
 	$(Q)if [ ! -d /sys/kernel/tracing/events ] && [ "$$(id -u)" = 0 ]; then \
 		echo "  MOUNT    tracefs on /sys/kernel/tracing"; \
 		mount -t tracefs nodev /sys/kernel/tracing; fi
 	$(OUTPUT)/fdwatchd $(RUN_ARGS)
 
 check: deps
-	$(Q)$(MAKE) test-build
+	$(Q)$(MAKE) -s test-build
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/run.sh $(TESTS)
 
 bench: deps
-	$(Q)$(MAKE) all $(WORKLOADS) $(BENCHES)
+	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
 
 format:
