@@ -967,40 +967,21 @@ def test_nonroot(tap, d, exe):
                                                                     "comm": "apileak"})["matched"],
                  10, "nobody's process in the table")
         root_pid = os.getpid()
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            res = {}
-            try:
-                os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
-                res["status"] = fdwlib.call("io.fdwatch.GetStatus")
-                res["list"] = fdwlib.call("io.fdwatch.ListProcesses")
-                res["alerts"] = fdwlib.call("io.fdwatch.ListAlerts")
-                # PID 1 and this test (root; fdwatchd does not track itself).
-                for target in (1, os.getppid()):
-                    try:
-                        fdwlib.call("io.fdwatch.GetProcess", {"pid": target})
-                        res["get%d" % target] = "allowed"
-                    except VarlinkError as e:
-                        res["get%d" % target] = e.error
-                res["own"] = fdwlib.call("io.fdwatch.GetProcess", {"pid": mine.pid})["process"]["uid"]
-            except Exception as e:
-                res["exception"] = repr(e)
-            os.write(w, json.dumps(res).encode())
-            os._exit(0)
-        os.close(w)
-        data = b""
-        while True:
-            chunk = os.read(r, 1 << 20)
-            if not chunk:
-                break
-            data += chunk
-        os.close(r)
-        os.waitpid(pid, 0)
-        res = json.loads(data)
+
+        def query_as_nobody():
+            res = {"status": fdwlib.call("io.fdwatch.GetStatus"),
+                   "list": fdwlib.call("io.fdwatch.ListProcesses"),
+                   "alerts": fdwlib.call("io.fdwatch.ListAlerts")}
+            # PID 1 and this test (root; fdwatchd does not track itself).
+            for target in (1, os.getppid()):
+                try:
+                    fdwlib.call("io.fdwatch.GetProcess", {"pid": target})
+                    res["get%d" % target] = "allowed"
+                except VarlinkError as e:
+                    res["get%d" % target] = e.error
+            res["own"] = fdwlib.call("io.fdwatch.GetProcess", {"pid": mine.pid})["process"]["uid"]
+            return res
+        res = as_nobody_child([], query_as_nobody)
         if "exception" in res:
             tap.ok(False, "nobody can use the API", res["exception"])
             return
@@ -1067,8 +1048,9 @@ def test_second_daemon(tap):
         shutil.rmtree(os.path.dirname(conf), ignore_errors=True)
 
 
-def nobody_status(groups):
-    """GetStatus and ListProcesses as nobody with these supplementary groups, in a child."""
+def as_nobody_child(groups, fn):
+    """fn() in a forked child running as nobody with these supplementary groups; its
+    JSON-able result (or {"exception": ...}) comes back through a pipe."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -1077,9 +1059,7 @@ def nobody_status(groups):
             os.setgroups(groups)
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            res = {"status": fdwlib.call("io.fdwatch.GetStatus"),
-                   "uids": sorted({p["uid"] for p in
-                                   fdwlib.call("io.fdwatch.ListProcesses")["processes"]})}
+            res = fn()
         except Exception as e:
             res = {"exception": repr(e)}
         os.write(w, json.dumps(res).encode())
@@ -1094,6 +1074,14 @@ def nobody_status(groups):
     os.close(r)
     os.waitpid(pid, 0)
     return json.loads(data)
+
+
+def nobody_status(groups):
+    """GetStatus and ListProcesses as nobody with these supplementary groups, in a child."""
+    return as_nobody_child(groups, lambda: {
+        "status": fdwlib.call("io.fdwatch.GetStatus"),
+        "uids": sorted({p["uid"] for p in
+                        fdwlib.call("io.fdwatch.ListProcesses")["processes"]})})
 
 
 def test_admin_group(tap, d):
