@@ -81,6 +81,14 @@ def main():
     fdwlib.isolate()
     tap = fdwlib.Tap()
     jd = fdwlib.Journald().start()
+    try:
+        run_modes(tap)
+    finally:
+        jd.stop()
+    tap.done()
+
+
+def run_modes(tap):
     for mode in ("tracepoint", "raw"):
         d = fdwlib.Daemon(["--tick", "500ms", "--rescan", "2s", "--probe-mode", mode]).start()
         progs = fdwlib.bpf_programs_of(d.pid)
@@ -99,8 +107,6 @@ def main():
             left = fdwlib.bpf_programs_loaded(progs)
             tap.ok(progs and not left,
                    "[%s] no fdwatch BPF program stays loaded after shutdown" % mode, left)
-    jd.stop()
-    tap.done()
 
 
 class Prefixed:

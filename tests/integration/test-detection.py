@@ -85,6 +85,14 @@ def main():
     fdwlib.isolate()
     tap = fdwlib.Tap()
     jd = fdwlib.Journald().start()
+    try:
+        run_all(tap, jd)
+    finally:
+        jd.stop()
+    tap.done()
+
+
+def run_all(tap, jd):
     d = fdwlib.Daemon(["--tick", "1s"]).start()
     leak = fdwlib.workload("leak")
     benign = fdwlib.workload("benign")
@@ -121,8 +129,6 @@ def main():
                 r.proc.kill()
         rc = d.stop()
         tap.ok(rc == 0, "fdwatchd exits 0", d.output()[-3000:])
-        jd.stop()
-    tap.done()
 
 
 def check(tap, jd, runs):
