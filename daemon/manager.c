@@ -187,14 +187,9 @@ static int manager_rescan(struct manager *m, uint64_t now_ns)
 	if (r < 0)
 		return log_warning_errno(r, "Failed to list %s, ignoring: %m", m->config.proc_root);
 	for (size_t i = 0; i < n; i++) {
-		struct proc_stat st;
-
 		if (pids[i] == getpid() || proc_table_get(m->procs, pids[i]))
 			continue;
-		/* Kernel threads have no fds of their own worth watching. */
-		if (proc_read_stat(m->config.proc_root, pids[i], &st) < 0 || st.ppid == 2 ||
-		    pids[i] == 2)
-			continue;
+		/* Kernel threads come back -EOPNOTSUPP, gone ones -ENOENT: skipped. */
 		r = proc_table_add(m->procs, pids[i], now_ns, &e);
 		if (r == -ENOMEM)
 			return r;

@@ -130,6 +130,9 @@ static int entry_new(struct proc_table *t, pid_t pid, uint64_t want_start, uint6
 		return r;
 	if (want_start && st.start_ticks != want_start)
 		return -ESRCH;
+	/* Kernel threads (kthreadd, PID 2, and its children) have no fds worth watching. */
+	if (pid == 2 || st.ppid == 2)
+		return -EOPNOTSUPP;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;

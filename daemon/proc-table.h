@@ -101,7 +101,8 @@ int proc_table_apply_counts(struct proc_table *t, pid_t tgid, const struct fdw_c
 
 /*
  * Make sure pid has an entry (a process found by a /proc scan), reading its
- * identity and baseline. 0 (exists / created), -ENOENT/-ESRCH, -ENOMEM.
+ * identity and baseline. 0 (exists / created), -ENOENT/-ESRCH, -EOPNOTSUPP for
+ * a kernel thread (never tracked), -ENOMEM.
  */
 int proc_table_add(struct proc_table *t, pid_t pid, uint64_t now_ns, struct proc_entry **ret);
 

@@ -72,6 +72,28 @@ static void test_add_baseline(void **state)
 	assert_int_equal(proc_table_add(c->t, 101, 2, &e), -ENOENT);
 }
 
+static void test_kernel_threads_not_tracked(void **state)
+{
+	struct ctx *c = *state;
+	struct proc_entry *e = NULL;
+	char buf[256];
+	int n;
+
+	fixture_proc(c->root, 2, "kthreadd", 1, 0, 0);
+	fixture_proc(c->root, 77, "kworker/0:1", 1, 0, 0);
+	/* kworker's parent is kthreadd. */
+	n = snprintf(buf, sizeof(buf), "77 (kworker/0:1) I 2 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
+		     "5 0 0 0\n");
+	fixture_write(c->root, 77, "stat", buf, (size_t)n);
+	assert_int_equal(proc_table_add(c->t, 2, 1, &e), -EOPNOTSUPP);
+	assert_int_equal(proc_table_add(c->t, 77, 1, &e), -EOPNOTSUPP);
+	assert_int_equal(proc_table_size(c->t), 0);
+	/* An ordinary process (parent 1) is tracked. */
+	fixture_proc(c->root, 78, "app", 1, 0, 3);
+	assert_int_equal(proc_table_add(c->t, 78, 1, &e), 0);
+	assert_int_equal(proc_table_size(c->t), 1);
+}
+
 static void test_counts_baseline_then_diff(void **state)
 {
 	struct ctx *c = *state;
@@ -294,6 +316,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_baseline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_threads_not_tracked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counts_baseline_then_diff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_books_unseen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pid_reuse, setup, teardown),
