@@ -34,7 +34,7 @@ endif
 # Debian packages: build, then test. `make deps` installs what is missing.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
 	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
-TEST_PKGS := systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
+TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
 	libclang-rt-14-dev gdb varlink-go man-db groff-base
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
@@ -55,7 +55,7 @@ LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other
 # daemon/*.c is a pure module: it goes into libfdwatch-core.a, which the unit
-# tests link alone (DESIGN.md: module rule).
+# tests link alone (the module rule: pure modules include no libbpf, sd-event or socket headers).
 SYS_MODULES := probe manager api journal client
 MAINS := fdwatchd fdwatchctl
 SYS_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix .c,$(SYS_MODULES))))
@@ -68,7 +68,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(wildcard tests/bench/*
 FUZZERS := $(wildcard tests/fuzz/*.c)
 
 .DELETE_ON_ERROR:
-.PHONY: all deps run check bench format clean install uninstall unit fuzz
+.PHONY: all deps run check bench format format-check clean install uninstall unit fuzz
 
 all: $(OUTPUT)/fdwatchd $(OUTPUT)/fdwatchctl
 
@@ -165,8 +165,14 @@ bench: deps
 	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
 
+FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c \
+	tests/bench/*.c tests/fuzz/*.c)
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/workloads/*.c tests/bench/*.c
+	$(Q)clang-format -i $(FORMAT_SRCS)
+
+# CI runs this: `make format` must change nothing on main.
+format-check:
+	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT))

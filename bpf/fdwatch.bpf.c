@@ -19,12 +19,12 @@
 #include <bpf/bpf_core_read.h>
 #include "fdwatch.h"
 
-#define EMFILE 24
-#define ENFILE 23
-#define F_DUPFD 0
+#define EMFILE		24
+#define ENFILE		23
+#define F_DUPFD		0
 #define F_DUPFD_CLOEXEC 1030
-#define RLIMIT_NOFILE 7
-#define TS_COMPAT 0x0002 /* x86 thread_info.status: in a 32-bit syscall */
+#define RLIMIT_NOFILE	7
+#define TS_COMPAT	0x0002 /* x86 thread_info.status: in a 32-bit syscall */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -98,8 +98,8 @@ static struct fdw_counts *counts_get(__u32 tgid, struct task_struct *task, __u64
 	return c;
 }
 
-static __always_inline void emit(__u32 type, __u32 tgid, __u32 tid, struct task_struct *task, __s32 nr, __s32 err,
-		 __u64 now, __u64 flags)
+static __always_inline void emit(__u32 type, __u32 tgid, __u32 tid, struct task_struct *task,
+				 __s32 nr, __s32 err, __u64 now, __u64 flags)
 {
 	struct fdw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -182,8 +182,9 @@ static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
 	 * counted syscall (measured with the bench, tests/bench). */
 	task = bpf_get_current_task_btf();
 	/* Closes need no clock: a clock read costs ~65 ns here. */
-	now = (act == FDW_ACT_CLOSE || act == FDW_ACT_CLOSE_RANGE) && ret >= 0 ? 0
-										: bpf_ktime_get_boot_ns();
+	now = (act == FDW_ACT_CLOSE || act == FDW_ACT_CLOSE_RANGE) && ret >= 0
+		  ? 0
+		  : bpf_ktime_get_boot_ns();
 	c = counts_get(tgid, task, now);
 	if (!c)
 		return 0;
@@ -214,7 +215,7 @@ static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
 		note_fd(c, ret);
 		break;
 	case FDW_ACT_CREATE_PAIR: {
-		int fds[2] = { -1, -1 };
+		int fds[2] = {-1, -1};
 		void *ufds = NULL;
 
 		if (regs) /* pipe2(fds, ...) or socketpair(domain, type, proto, sv) */

@@ -15,9 +15,9 @@
 /* What kind of fd a creating syscall made. Attribution is by syscall. */
 enum fdw_kind {
 	FDW_KIND_FILE = 0, /* open, openat, openat2, creat, open_by_handle_at */
-	FDW_KIND_PIPE,     /* pipe, pipe2: two fds each */
+	FDW_KIND_PIPE,	   /* pipe, pipe2: two fds each */
 	FDW_KIND_SOCKET,   /* socket, socketpair (two), accept, accept4 */
-	FDW_KIND_DUP,      /* dup, dup2, dup3, fcntl(F_DUPFD, F_DUPFD_CLOEXEC) */
+	FDW_KIND_DUP,	   /* dup, dup2, dup3, fcntl(F_DUPFD, F_DUPFD_CLOEXEC) */
 	FDW_KIND_EVENTFD,
 	FDW_KIND_EPOLL,
 	FDW_KIND_SIGNALFD,
@@ -25,9 +25,9 @@ enum fdw_kind {
 	FDW_KIND_INOTIFY,
 	FDW_KIND_FANOTIFY,
 	FDW_KIND_MEMFD,
-	FDW_KIND_PIDFD,    /* pidfd_open, pidfd_getfd */
+	FDW_KIND_PIDFD, /* pidfd_open, pidfd_getfd */
 	FDW_KIND_IO_URING,
-	FDW_KIND_OTHER,    /* userfaultfd, perf_event_open, fsopen, ... */
+	FDW_KIND_OTHER, /* userfaultfd, perf_event_open, fsopen, ... */
 	FDW_KIND_MAX,
 };
 
@@ -38,18 +38,18 @@ enum fdw_kind {
  */
 enum fdw_action {
 	FDW_ACT_NONE = 0,    /* not an fd syscall: return at once */
-	FDW_ACT_CREATE,      /* ret >= 0 is one new fd of the table's kind */
+	FDW_ACT_CREATE,	     /* ret >= 0 is one new fd of the table's kind */
 	FDW_ACT_CREATE_PAIR, /* ret == 0 wrote two new fds to user memory (arg0) */
-	FDW_ACT_FCNTL,       /* creates a dup only for F_DUPFD / F_DUPFD_CLOEXEC */
-	FDW_ACT_DUP2,        /* dup2/dup3: a dup, and a close if newfd was open */
-	FDW_ACT_CLOSE,       /* ret == 0 closed one fd */
+	FDW_ACT_FCNTL,	     /* creates a dup only for F_DUPFD / F_DUPFD_CLOEXEC */
+	FDW_ACT_DUP2,	     /* dup2/dup3: a dup, and a close if newfd was open */
+	FDW_ACT_CLOSE,	     /* ret == 0 closed one fd */
 	FDW_ACT_CLOSE_RANGE, /* closes the open fds in [arg0, arg1] */
 };
 
 #define FDW_SYSCALL_MAX 1024 /* syscall numbers are below 512 on every arch we build for */
 
 /* struct fdw_counts.flags */
-#define FDW_F_EXITED (1U << 0)  /* the thread group has exited; user space deletes the entry */
+#define FDW_F_EXITED (1U << 0) /* the thread group has exited; user space deletes the entry */
 
 /*
  * Per thread group counters, map "procs", key = tgid (__u32). Every counter
@@ -59,19 +59,19 @@ enum fdw_action {
 struct fdw_counts {
 	__u64 created[FDW_KIND_MAX];
 	__u64 closed;
-	__u64 emfile;		/* fd-creating syscalls that failed with EMFILE */
-	__u64 enfile;		/* ... with ENFILE */
-	__u64 start_boottime;	/* ns, task->group_leader->start_boottime */
-	__u64 first_ns;		/* CLOCK_BOOTTIME ns of the first counted event */
-	__u64 last_ns;		/* ... of the latest */
-	__u64 rlim_cur;		/* RLIMIT_NOFILE at the latest event (follows prlimit) */
+	__u64 emfile;	      /* fd-creating syscalls that failed with EMFILE */
+	__u64 enfile;	      /* ... with ENFILE */
+	__u64 start_boottime; /* ns, task->group_leader->start_boottime */
+	__u64 first_ns;	      /* CLOCK_BOOTTIME ns of the first counted event */
+	__u64 last_ns;	      /* ... of the latest */
+	__u64 rlim_cur;	      /* RLIMIT_NOFILE at the latest event (follows prlimit) */
 	__u64 rlim_max;
 	__u64 last_fail_event_ns; /* when the latest FDW_EV_FAIL record was sent */
 	/* Burst structure of creations, for telling a retry loop: a creation more
 	 * than FDW_BURST_GAP_NS after the previous one starts a new burst. */
 	__u64 last_create_ns;
 	__u64 bursts;
-	__u64 burst_gap_sum_us;	/* sum of the gaps that started a burst, in us */
+	__u64 burst_gap_sum_us; /* sum of the gaps that started a burst, in us */
 	__u64 burst_gap_sq_us;	/* sum of their squares, in us^2, for the spread */
 	__s32 max_fd;		/* highest fd number returned, -1 when none */
 	__s32 last_fail_nr;	/* syscall number of the latest EMFILE/ENFILE, -1 when none */
@@ -83,26 +83,26 @@ struct fdw_counts {
 
 /* Global counters in .bss, read by user space through the skeleton. */
 struct fdw_stats {
-	__u64 map_full;		/* a new tgid found "procs" full and was not counted */
-	__u64 rb_dropped;	/* ring buffer records lost because the buffer was full */
+	__u64 map_full;	  /* a new tgid found "procs" full and was not counted */
+	__u64 rb_dropped; /* ring buffer records lost because the buffer was full */
 };
 
 enum fdw_event_type {
-	FDW_EV_FAIL = 1,	/* EMFILE/ENFILE: sent with a wake-up, rate limited per tgid */
-	FDW_EV_EXEC,		/* exec: CLOEXEC fds closed, comm changed (no wake-up) */
-	FDW_EV_EXIT,		/* the thread group exited (no wake-up) */
+	FDW_EV_FAIL = 1, /* EMFILE/ENFILE: sent with a wake-up, rate limited per tgid */
+	FDW_EV_EXEC,	 /* exec: CLOEXEC fds closed, comm changed (no wake-up) */
+	FDW_EV_EXIT,	 /* the thread group exited (no wake-up) */
 };
 
 /* Ring buffer record. */
 struct fdw_event {
-	__u32 type;		/* enum fdw_event_type */
+	__u32 type; /* enum fdw_event_type */
 	__u32 tgid;
 	__u32 tid;
-	__s32 syscall_nr;	/* FDW_EV_FAIL: the syscall */
-	__s32 err;		/* FDW_EV_FAIL: EMFILE or ENFILE (positive) */
+	__s32 syscall_nr; /* FDW_EV_FAIL: the syscall */
+	__s32 err;	  /* FDW_EV_FAIL: EMFILE or ENFILE (positive) */
 	__u32 __pad;
 	__u64 start_boottime;
-	__u64 ts_ns;		/* CLOCK_BOOTTIME */
+	__u64 ts_ns; /* CLOCK_BOOTTIME */
 	__u64 rlim_cur;
 	char comm[16];
 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
  * alerts.c - which verdicts alert, per-process rate limits, the in-memory
- * history, the message and the journald fields (DESIGN.md "Alerts").
+ * history, the message and the journald fields (README "Logs").
  *
  * A process's episode starts when its state first reaches leaking (or
  * higher) and ends with one recovered alert: when the detector says it

@@ -21,10 +21,11 @@ enum alert_type {
 
 /* Fixed MESSAGE_ID per type (128-bit, as journald wants), documented in systemd/fdwatch.catalog. */
 const char *alert_type_message_id(enum alert_type t);
-const char *alert_type_to_string(enum alert_type t); /* "leak", "critical", "exhausted", "recovered" */
+const char *
+alert_type_to_string(enum alert_type t); /* "leak", "critical", "exhausted", "recovered" */
 /* Parse the names above: 0, or -EINVAL (*ret untouched). */
 int alert_type_from_string(const char *s, enum alert_type *ret);
-int alert_type_priority(enum alert_type t);	      /* LOG_WARNING, LOG_CRIT, LOG_ALERT, LOG_NOTICE */
+int alert_type_priority(enum alert_type t); /* LOG_WARNING, LOG_CRIT, LOG_ALERT, LOG_NOTICE */
 
 /* What the alert is about: filled by the caller from the process table. */
 struct alert_subject {
@@ -42,8 +43,8 @@ struct alert_subject {
 };
 
 struct alert {
-	uint64_t seq;		/* 1, 2, ... in order of creation */
-	uint64_t realtime_ns;	/* CLOCK_REALTIME when raised */
+	uint64_t seq;	      /* 1, 2, ... in order of creation */
+	uint64_t realtime_ns; /* CLOCK_REALTIME when raised */
 	enum alert_type type;
 	int priority;
 	pid_t pid;
@@ -54,19 +55,20 @@ struct alert {
 	uint64_t fds;
 	uint64_t soft_limit;
 	uint64_t hard_limit;
-	bool exited;		/* recovered: the process exited */
-	char syscall[32];	/* exhausted: the syscall that failed, "" when unknown */
+	bool exited;	  /* recovered: the process exited */
+	char syscall[32]; /* exhausted: the syscall that failed, "" when unknown */
 	struct detect_verdict verdict;
-	uint64_t suppressed;	/* alerts for this process suppressed since the previous one */
-	char message[512];	/* the human one-liner */
+	uint64_t suppressed; /* alerts for this process suppressed since the previous one */
+	char message[512];   /* the human one-liner */
 };
 
 struct alerts_config {
-	uint64_t min_interval_ns; /* per process, between two alerts of the same type (0: no limit) */
-	uint64_t burst;		  /* per process: at most this many alerts per min_interval window
-				   * (0: no limit); a process's first exhausted alert and every
-				   * recovered one are never held back, but count */
-	size_t history_size;	  /* alerts kept in memory (at least 1 is kept) */
+	uint64_t
+	    min_interval_ns; /* per process, between two alerts of the same type (0: no limit) */
+	uint64_t burst;	     /* per process: at most this many alerts per min_interval window
+			      * (0: no limit); a process's first exhausted alert and every
+			      * recovered one are never held back, but count */
+	size_t history_size; /* alerts kept in memory (at least 1 is kept) */
 };
 void alerts_config_init(struct alerts_config *c);
 
@@ -97,7 +99,8 @@ uint64_t alerts_sent(const struct alerts *a);
 uint64_t alerts_suppressed(const struct alerts *a);
 /* History, oldest first: up to max alerts with seq > since_seq into ret; returns how many.
  * The pointers stay valid until the next alerts_judge() or alerts_set_config(). */
-size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct alert **ret, size_t max);
+size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct alert **ret,
+		      size_t max);
 
 /*
  * The message, e.g. "python3[4242] leaks pipe fds: 812/1024 open, +20/s, EMFILE in ~10 s; retry

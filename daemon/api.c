@@ -76,7 +76,7 @@ struct api_server {
 	ino_t bound_ino;
 	struct api_client *clients;
 	unsigned n_clients, n_subscribers;
-	char *admin_group_name;		/* AdminGroup= as last resolved, and its gid */
+	char *admin_group_name; /* AdminGroup= as last resolved, and its gid */
 	gid_t admin_gid;
 };
 

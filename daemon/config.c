@@ -45,10 +45,10 @@ enum section {
 };
 
 static const char *const section_names[] = {
-	[SECTION_PROBE] = "Probe",
-	[SECTION_DETECT] = "Detect",
-	[SECTION_ALERT] = "Alert",
-	[SECTION_API] = "Api",
+    [SECTION_PROBE] = "Probe",
+    [SECTION_DETECT] = "Detect",
+    [SECTION_ALERT] = "Alert",
+    [SECTION_API] = "Api",
 };
 
 enum key_type {
@@ -79,8 +79,8 @@ struct key_desc {
 };
 
 #define NSEC_PER_MSEC 1000000ULL
-#define SEC(s) ((uint64_t)(s) * NSEC_PER_SEC)
-#define CFG(f) offsetof(struct fdw_config, f)
+#define SEC(s)	      ((uint64_t)(s)*NSEC_PER_SEC)
+#define CFG(f)	      offsetof(struct fdw_config, f)
 /*
  * A value must fit a line of its own in a dump (libinih reads 199 bytes of a line, see
  * config_ini_reader()), so paths the daemon may set from its command line stay loadable.
@@ -89,49 +89,46 @@ struct key_desc {
 
 /* In dump order. The ranges keep a typo from becoming a daemon that does nothing or eats RAM. */
 static const struct key_desc keys[] = {
-	{ SECTION_PROBE, "Mode", KEY_PROBE_MODE, CFG(probe_mode), .restart = true },
-	/*
-	 * One BPF hash entry per process, ~300 bytes (struct fdw_counts is 240, plus key and
-	 * hash element): the top, 4M (PID_MAX_LIMIT), is 1.2 GiB of kernel memory.
-	 */
-	{ SECTION_PROBE, "MaxProcesses", KEY_U32, CFG(max_processes), 64, 4194304,
-	  .restart = true },
-	{ SECTION_PROBE, "RingBufferKiB", KEY_RINGBUF_KIB, CFG(ringbuf_kib), 4, 262144,
-	  .restart = true },
-	{ SECTION_PROBE, "TickSec", KEY_NSEC, CFG(tick_ns), 100 * NSEC_PER_MSEC, SEC(60) },
-	{ SECTION_PROBE, "RescanSec", KEY_NSEC, CFG(rescan_ns), SEC(1), SEC(3600) },
-	{ SECTION_PROBE, "ProcRoot", KEY_PATH, CFG(proc_root), 0, PATH_VALUE_MAX, .restart = true },
+    {SECTION_PROBE, "Mode", KEY_PROBE_MODE, CFG(probe_mode), .restart = true},
+    /*
+     * One BPF hash entry per process, ~300 bytes (struct fdw_counts is 240, plus key and
+     * hash element): the top, 4M (PID_MAX_LIMIT), is 1.2 GiB of kernel memory.
+     */
+    {SECTION_PROBE, "MaxProcesses", KEY_U32, CFG(max_processes), 64, 4194304, .restart = true},
+    {SECTION_PROBE, "RingBufferKiB", KEY_RINGBUF_KIB, CFG(ringbuf_kib), 4, 262144, .restart = true},
+    {SECTION_PROBE, "TickSec", KEY_NSEC, CFG(tick_ns), 100 * NSEC_PER_MSEC, SEC(60)},
+    {SECTION_PROBE, "RescanSec", KEY_NSEC, CFG(rescan_ns), SEC(1), SEC(3600)},
+    {SECTION_PROBE, "ProcRoot", KEY_PATH, CFG(proc_root), 0, PATH_VALUE_MAX, .restart = true},
 
-	/* fs.nr_open cannot exceed 1073741816 (~2^30): no process holds more fds. */
-	{ SECTION_DETECT, "MinGrowth", KEY_U64, CFG(detect.min_growth), 1, 1U << 30 },
-	{ SECTION_DETECT, "LeakMinSec", KEY_SEC, CFG(detect.leak_min_sec), 1, 86400 },
-	{ SECTION_DETECT, "CriticalEtaSec", KEY_SEC_DOUBLE, CFG(detect.critical_eta_sec), 0,
-	  86400 },
-	{ SECTION_DETECT, "CriticalPercent", KEY_PERCENT, CFG(detect.critical_percent), 0, 100 },
-	{ SECTION_DETECT, "NearLimitFds", KEY_U64, CFG(detect.near_limit_fds), 0, 1U << 30 },
-	{ SECTION_DETECT, "CooldownSec", KEY_SEC, CFG(detect.cooldown_sec), 0, 86400 },
-	{ SECTION_DETECT, "WindowSec", KEY_SEC, CFG(detect.window_sec), 1, 86400 },
+    /* fs.nr_open cannot exceed 1073741816 (~2^30): no process holds more fds. */
+    {SECTION_DETECT, "MinGrowth", KEY_U64, CFG(detect.min_growth), 1, 1U << 30},
+    {SECTION_DETECT, "LeakMinSec", KEY_SEC, CFG(detect.leak_min_sec), 1, 86400},
+    {SECTION_DETECT, "CriticalEtaSec", KEY_SEC_DOUBLE, CFG(detect.critical_eta_sec), 0, 86400},
+    {SECTION_DETECT, "CriticalPercent", KEY_PERCENT, CFG(detect.critical_percent), 0, 100},
+    {SECTION_DETECT, "NearLimitFds", KEY_U64, CFG(detect.near_limit_fds), 0, 1U << 30},
+    {SECTION_DETECT, "CooldownSec", KEY_SEC, CFG(detect.cooldown_sec), 0, 86400},
+    {SECTION_DETECT, "WindowSec", KEY_SEC, CFG(detect.window_sec), 1, 86400},
 
-	{ SECTION_ALERT, "MinInterval", KEY_NSEC, CFG(alerts.min_interval_ns), 0, SEC(86400) },
-	{ SECTION_ALERT, "Burst", KEY_U64, CFG(alerts.burst), 1, 1000 },
-	/* struct alert is about 1 KiB: 65536 of them is 64 MiB. */
-	{ SECTION_ALERT, "HistorySize", KEY_SIZE, CFG(alerts.history_size), 1, 65536 },
-	{ SECTION_ALERT, "Journal", KEY_BOOL, CFG(alert_journal) },
-	{ SECTION_ALERT, "LogLevel", KEY_LOG_LEVEL, CFG(log_level) },
+    {SECTION_ALERT, "MinInterval", KEY_NSEC, CFG(alerts.min_interval_ns), 0, SEC(86400)},
+    {SECTION_ALERT, "Burst", KEY_U64, CFG(alerts.burst), 1, 1000},
+    /* struct alert is about 1 KiB: 65536 of them is 64 MiB. */
+    {SECTION_ALERT, "HistorySize", KEY_SIZE, CFG(alerts.history_size), 1, 65536},
+    {SECTION_ALERT, "Journal", KEY_BOOL, CFG(alert_journal)},
+    {SECTION_ALERT, "LogLevel", KEY_LOG_LEVEL, CFG(log_level)},
 
-	{ SECTION_API, "SocketPath", KEY_PATH, CFG(socket_path), 0,
-	  sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1, .restart = true },
-	{ SECTION_API, "SocketMode", KEY_MODE, CFG(socket_mode), 0, 0777 },
-	{ SECTION_API, "SocketGroup", KEY_GROUP, CFG(socket_group) },
-	{ SECTION_API, "AdminGroup", KEY_GROUP, CFG(admin_group) },
-	{ SECTION_API, "MaxRequestBytes", KEY_U32, CFG(max_request_bytes), 512, 16 << 20 },
-	{ SECTION_API, "MaxClients", KEY_U32, CFG(max_clients), 1, 65536 },
-	{ SECTION_API, "MaxClientsPerUid", KEY_U32, CFG(max_clients_per_uid), 1, 65536 },
-	{ SECTION_API, "RequestTimeoutSec", KEY_NSEC, CFG(request_timeout_ns), 100 * NSEC_PER_MSEC,
-	  SEC(3600) },
-	{ SECTION_API, "IdleTimeoutSec", KEY_NSEC, CFG(idle_timeout_ns), SEC(1), SEC(30 * 86400),
-	  .zero_is_never = true },
-	{ SECTION_API, "MaxOutputBytes", KEY_U32, CFG(max_output_bytes), 4096, 256 << 20 },
+    {SECTION_API, "SocketPath", KEY_PATH, CFG(socket_path), 0,
+     sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1, .restart = true},
+    {SECTION_API, "SocketMode", KEY_MODE, CFG(socket_mode), 0, 0777},
+    {SECTION_API, "SocketGroup", KEY_GROUP, CFG(socket_group)},
+    {SECTION_API, "AdminGroup", KEY_GROUP, CFG(admin_group)},
+    {SECTION_API, "MaxRequestBytes", KEY_U32, CFG(max_request_bytes), 512, 16 << 20},
+    {SECTION_API, "MaxClients", KEY_U32, CFG(max_clients), 1, 65536},
+    {SECTION_API, "MaxClientsPerUid", KEY_U32, CFG(max_clients_per_uid), 1, 65536},
+    {SECTION_API, "RequestTimeoutSec", KEY_NSEC, CFG(request_timeout_ns), 100 * NSEC_PER_MSEC,
+     SEC(3600)},
+    {SECTION_API, "IdleTimeoutSec", KEY_NSEC, CFG(idle_timeout_ns), SEC(1), SEC(30 * 86400),
+     .zero_is_never = true},
+    {SECTION_API, "MaxOutputBytes", KEY_U32, CFG(max_output_bytes), 4096, 256 << 20},
 };
 
 /* [Rule] keys that override a [Detect] key of the same name. */
@@ -139,18 +136,20 @@ static const struct rule_override {
 	const char *name;
 	size_t offset, has_offset; /* in struct fdw_rule */
 } rule_overrides[] = {
-#define RULE_OVERRIDE(n, f) { n, offsetof(struct fdw_rule, f), offsetof(struct fdw_rule, has_##f) }
-	RULE_OVERRIDE("MinGrowth", min_growth),
-	RULE_OVERRIDE("LeakMinSec", leak_min_sec),
-	RULE_OVERRIDE("CriticalEtaSec", critical_eta_sec),
-	RULE_OVERRIDE("CriticalPercent", critical_percent),
+#define RULE_OVERRIDE(n, f)                                                                        \
+	{                                                                                          \
+		n, offsetof(struct fdw_rule, f), offsetof(struct fdw_rule, has_##f)                \
+	}
+    RULE_OVERRIDE("MinGrowth", min_growth),
+    RULE_OVERRIDE("LeakMinSec", leak_min_sec),
+    RULE_OVERRIDE("CriticalEtaSec", critical_eta_sec),
+    RULE_OVERRIDE("CriticalPercent", critical_percent),
 #undef RULE_OVERRIDE
 };
 
 static const char *const log_levels[] = {
-	[LOG_EMERG] = "emerg",	   [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
-	[LOG_ERR] = "err",	   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-	[LOG_INFO] = "info",	   [LOG_DEBUG] = "debug",
+    [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",	[LOG_CRIT] = "crit", [LOG_ERR] = "err",
+    [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
 int config_parse_log_level(const char *s, int *ret)
@@ -173,20 +172,20 @@ const char *config_log_level_to_string(int level)
 int config_init(struct fdw_config *c)
 {
 	*c = (struct fdw_config){
-		.probe_mode = PROBE_MODE_TRACEPOINT,
-		.max_processes = 16384,
-		.ringbuf_kib = 256,
-		.tick_ns = SEC(1),
-		.rescan_ns = SEC(5),
-		.alert_journal = true,
-		.log_level = LOG_INFO,
-		.socket_mode = 0660,
-		.max_request_bytes = 65536,
-		.max_clients = 64,
-		.max_clients_per_uid = 16,
-		.request_timeout_ns = SEC(5),
-		.idle_timeout_ns = SEC(300),
-		.max_output_bytes = 1048576,
+	    .probe_mode = PROBE_MODE_TRACEPOINT,
+	    .max_processes = 16384,
+	    .ringbuf_kib = 256,
+	    .tick_ns = SEC(1),
+	    .rescan_ns = SEC(5),
+	    .alert_journal = true,
+	    .log_level = LOG_INFO,
+	    .socket_mode = 0660,
+	    .max_request_bytes = 65536,
+	    .max_clients = 64,
+	    .max_clients_per_uid = 16,
+	    .request_timeout_ns = SEC(5),
+	    .idle_timeout_ns = SEC(300),
+	    .max_output_bytes = 1048576,
 	};
 	detect_config_init(&c->detect);
 	alerts_config_init(&c->alerts);
@@ -386,7 +385,7 @@ static bool is_user_or_group_name(const char *s)
 		return false;
 	return strlen(s) <= 32 &&
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") ==
-		       strlen(s);
+		   strlen(s);
 }
 
 static bool has_control_chars(const char *s)
@@ -509,8 +508,9 @@ static int key_parse(const struct key_desc *k, const char *value, void *field, c
 	case KEY_LOG_LEVEL:
 		r = config_parse_log_level(value, (int *)field);
 		if (r < 0)
-			snprintf(reason, size, "must be one of debug, info, notice, warning, err, "
-					       "crit, alert, emerg");
+			snprintf(reason, size,
+				 "must be one of debug, info, notice, warning, err, "
+				 "crit, alert, emerg");
 		return r;
 
 	case KEY_MODE: {
@@ -562,14 +562,14 @@ struct loc {
 };
 
 struct rule_meta {
-	struct loc header;     /* where the rule was first defined */
-	struct loc leak_min;   /* where its LeakMinSec= was last set */
+	struct loc header;   /* where the rule was first defined */
+	struct loc leak_min; /* where its LeakMinSec= was last set */
 };
 
 struct parse_ctx {
-	struct fdw_config *c;	     /* being built */
-	struct fdw_config defaults;  /* for "Key=" */
-	struct rule_meta *meta;	     /* parallel to c->rules */
+	struct fdw_config *c;	    /* being built */
+	struct fdw_config defaults; /* for "Key=" */
+	struct rule_meta *meta;	    /* parallel to c->rules */
 	FILE *err;
 	unsigned n_errors;
 	int error; /* -errno that aborts the load: ENOMEM or an I/O error */
@@ -603,7 +603,7 @@ static void parse_ctx_done(struct parse_ctx *ctx)
 
 static struct loc here(const struct parse_ctx *ctx)
 {
-	return (struct loc){ .file = (int)ctx->n_files - 1, .line = ctx->line };
+	return (struct loc){.file = (int)ctx->n_files - 1, .line = ctx->line};
 }
 
 static bool loc_after(struct loc a, struct loc b)
@@ -800,7 +800,7 @@ static bool is_rule_name(const char *s)
 {
 	return *s && strlen(s) <= 64 &&
 	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-") ==
-		       strlen(s);
+		   strlen(s);
 }
 
 static int rule_find_or_add(struct parse_ctx *ctx, const char *name, size_t *ret)
@@ -843,8 +843,8 @@ static int rule_find_or_add(struct parse_ctx *ctx, const char *name, size_t *ret
 		return -ENOMEM;
 	ctx->meta = meta;
 
-	rules[c->n_rules] = (struct fdw_rule){ .name = TAKE_PTR(n), .uid = -1 };
-	meta[c->n_rules] = (struct rule_meta){ .header = here(ctx), .leak_min = { -1, 0 } };
+	rules[c->n_rules] = (struct fdw_rule){.name = TAKE_PTR(n), .uid = -1};
+	meta[c->n_rules] = (struct rule_meta){.header = here(ctx), .leak_min = {-1, 0}};
 	*ret = c->n_rules++;
 	return 0;
 }
@@ -1022,7 +1022,7 @@ static int parse_file(struct parse_ctx *ctx, const char *path)
 		return -ENOMEM;
 	/* The reader lets only lines through that inih takes; keep the count honest if not. */
 	if (r > 0 && ctx->n_errors == errors)
-		report(ctx, (struct loc){ (int)ctx->n_files - 1, (unsigned)r }, "syntax error");
+		report(ctx, (struct loc){(int)ctx->n_files - 1, (unsigned)r}, "syntax error");
 	return 0;
 
 fail:
@@ -1129,8 +1129,8 @@ static void check_pair(struct parse_ctx *ctx, const char *name_a, const char *na
 		return;
 	key_format_number(a, key_number(a, ctx->c), va, sizeof(va));
 	key_format_number(b, key_number(b, ctx->c), vb, sizeof(vb));
-	report(ctx, loc_after(la, lb) ? la : lb, "[%s] %s=%s, %s=%s: %s",
-	       section_names[a->section], a->name, va, b->name, vb, what);
+	report(ctx, loc_after(la, lb) ? la : lb, "[%s] %s=%s, %s=%s: %s", section_names[a->section],
+	       a->name, va, b->name, vb, what);
 }
 
 static void config_check(struct parse_ctx *ctx)
@@ -1149,8 +1149,8 @@ static void config_check(struct parse_ctx *ctx)
 		const struct rule_meta *m = &ctx->meta[i];
 
 		if (!rule->comm_glob && !rule->unit_glob && rule->uid < 0)
-			report(ctx, m->header, "[Rule %s]: no match key, want Comm=, Unit= or Uid=",
-			       rule->name);
+			report(ctx, m->header,
+			       "[Rule %s]: no match key, want Comm=, Unit= or Uid=", rule->name);
 		if (rule->has_leak_min_sec && rule->leak_min_sec > c->detect.window_sec) {
 			format_duration_ns(buf, sizeof(buf), SEC(rule->leak_min_sec));
 			report(ctx, loc_after(m->leak_min, lw) ? m->leak_min : lw,
@@ -1163,14 +1163,14 @@ static void config_check(struct parse_ctx *ctx)
 int config_load(const char *path, FILE *err, struct fdw_config *ret)
 {
 	_cleanup_(config_done) struct fdw_config c = {};
-	_cleanup_(parse_ctx_done) struct parse_ctx ctx = { .c = &c, .err = err };
+	_cleanup_(parse_ctx_done) struct parse_ctx ctx = {.c = &c, .err = err};
 	_cleanup_free_ char *dropins = NULL;
 	int r;
 
 	if (!path)
 		path = FDW_CONFIG_FILE;
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-		ctx.key_loc[i] = (struct loc){ -1, 0 };
+		ctx.key_loc[i] = (struct loc){-1, 0};
 	r = config_init(&c);
 	if (r < 0)
 		return r;

@@ -23,10 +23,10 @@ enum probe_mode {
 
 /* A [Rule] section: processes it matches are ignored or get other thresholds. */
 struct fdw_rule {
-	char *name;	  /* [Rule name] or "rule-N" */
-	char *comm_glob;  /* fnmatch(3) on comm; NULL: any */
-	char *unit_glob;  /* fnmatch(3) on the systemd unit; NULL: any */
-	int64_t uid;	  /* -1: any */
+	char *name;	 /* [Rule name] or "rule-N" */
+	char *comm_glob; /* fnmatch(3) on comm; NULL: any */
+	char *unit_glob; /* fnmatch(3) on the systemd unit; NULL: any */
+	int64_t uid;	 /* -1: any */
 	bool ignore;
 	/* Overrides of [Detect]; a field's has_ flag says whether it is set. */
 	bool has_min_growth, has_leak_min_sec, has_critical_eta_sec, has_critical_percent;
@@ -37,22 +37,22 @@ struct fdw_rule {
 struct fdw_config {
 	/* [Probe] */
 	enum probe_mode probe_mode;
-	uint32_t max_processes;	 /* BPF map size (restart needed) */
-	uint32_t ringbuf_kib;	 /* ring buffer size (restart needed) */
-	uint64_t tick_ns;	 /* counter read interval */
-	uint64_t rescan_ns;	 /* full /proc scan and reconciliation of idle processes */
-	char *proc_root;	 /* "/proc" */
+	uint32_t max_processes; /* BPF map size (restart needed) */
+	uint32_t ringbuf_kib;	/* ring buffer size (restart needed) */
+	uint64_t tick_ns;	/* counter read interval */
+	uint64_t rescan_ns;	/* full /proc scan and reconciliation of idle processes */
+	char *proc_root;	/* "/proc" */
 	/* [Detect] */
 	struct detect_config detect;
 	/* [Alert] */
 	struct alerts_config alerts;
-	bool alert_journal;	 /* send alerts to journald (else stderr) */
-	int log_level;		 /* LOG_* for the daemon's own messages */
+	bool alert_journal; /* send alerts to journald (else stderr) */
+	int log_level;	    /* LOG_* for the daemon's own messages */
 	/* [Api] */
 	char *socket_path;
-	uint32_t socket_mode;	 /* permission bits of the socket, e.g. 0660 */
-	char *socket_group;	 /* group owning the socket, NULL: root */
-	char *admin_group;	 /* members see every process, NULL: only root */
+	uint32_t socket_mode; /* permission bits of the socket, e.g. 0660 */
+	char *socket_group;   /* group owning the socket, NULL: root */
+	char *admin_group;    /* members see every process, NULL: only root */
 	uint32_t max_request_bytes;
 	uint32_t max_clients;
 	uint32_t max_clients_per_uid;

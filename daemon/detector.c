@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
- * detector.c - per-process samples in, verdict out (DESIGN.md "Detection").
+ * detector.c - per-process samples in, verdict out (README "How it works").
  *
  * The model, in the order detector_feed() applies it:
  *

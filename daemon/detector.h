@@ -27,15 +27,18 @@ enum fdw_pattern {
 	FDW_PATTERN_NONE = 0,
 	FDW_PATTERN_LINEAR,	/* steady growth */
 	FDW_PATTERN_STEPWISE,	/* growth in irregular steps */
-	FDW_PATTERN_RETRY_LOOP, /* bursts of one kind at a regular period, constant gain, no closes */
+	FDW_PATTERN_RETRY_LOOP, /* bursts of one kind at a regular period, constant gain, no closes
+				 */
 	FDW_PATTERN_AT_LIMIT,	/* flat at (or within a few fds of) the soft limit */
 	FDW_PATTERN_MAX,
 };
 
-/* Names used in logs, journald fields and the API: "ok", "growing", ...; "none", "linear", "stepwise", "retry-loop", "at-limit". */
+/* Names used in logs, journald fields and the API: "ok", "growing", ...; "none", "linear",
+ * "stepwise", "retry-loop", "at-limit". */
 const char *fdw_state_to_string(enum fdw_state s);
 const char *fdw_pattern_to_string(enum fdw_pattern p);
-/* "file", "pipe", "socket", "dup", "eventfd", "epoll", "signalfd", "timerfd", "inotify", "fanotify", "memfd", "pidfd", "io_uring", "other". */
+/* "file", "pipe", "socket", "dup", "eventfd", "epoll", "signalfd", "timerfd", "inotify",
+ * "fanotify", "memfd", "pidfd", "io_uring", "other". */
 const char *fdw_kind_to_string(enum fdw_kind k);
 /* Parse the names above; 0, or -EINVAL when unknown (*ret untouched). */
 int fdw_state_from_string(const char *s, enum fdw_state *ret);
@@ -46,48 +49,48 @@ int fdw_kind_from_string(const char *s, enum fdw_kind *ret);
  * was first seen; they may reset to lower values (the caller saw a PID reuse or
  * the probe lost its entry): the detector must then restart its history. */
 struct detect_sample {
-	uint64_t t_ns;		/* CLOCK_BOOTTIME */
-	uint64_t fds;		/* exact open fds now */
-	uint64_t soft_limit;	/* RLIMIT_NOFILE; UINT64_MAX when unlimited, 0 when unknown */
+	uint64_t t_ns;	     /* CLOCK_BOOTTIME */
+	uint64_t fds;	     /* exact open fds now */
+	uint64_t soft_limit; /* RLIMIT_NOFILE; UINT64_MAX when unlimited, 0 when unknown */
 	uint64_t hard_limit;
 	uint64_t created[FDW_KIND_MAX];
 	uint64_t closed;
 	uint64_t emfile;
 	uint64_t enfile;
-	int last_fail_nr;	/* syscall of the latest EMFILE/ENFILE, -1 none */
-	uint64_t bursts;	/* see struct fdw_counts */
+	int last_fail_nr; /* syscall of the latest EMFILE/ENFILE, -1 none */
+	uint64_t bursts;  /* see struct fdw_counts */
 	uint64_t burst_gap_sum_us;
 	uint64_t burst_gap_sq_us;
 };
 
 /* Tunables; detect_config_init() sets the built-in defaults ([Detect] in fdwatch.conf). */
 struct detect_config {
-	uint64_t min_growth;	  /* fds of net growth before anything but ok */
-	uint64_t leak_min_sec;	  /* seconds of sustained growth before leaking */
-	double critical_eta_sec;  /* leaking with an ETA below this is critical */
-	double critical_percent;  /* or this share of the soft limit in use (0..100) */
-	uint64_t near_limit_fds;  /* flat within this many fds of the limit: critical */
-	uint64_t cooldown_sec;	  /* a state must hold this long before it is lowered */
-	uint64_t window_sec;	  /* longest history kept, seconds */
+	uint64_t min_growth;	 /* fds of net growth before anything but ok */
+	uint64_t leak_min_sec;	 /* seconds of sustained growth before leaking */
+	double critical_eta_sec; /* leaking with an ETA below this is critical */
+	double critical_percent; /* or this share of the soft limit in use (0..100) */
+	uint64_t near_limit_fds; /* flat within this many fds of the limit: critical */
+	uint64_t cooldown_sec;	 /* a state must hold this long before it is lowered */
+	uint64_t window_sec;	 /* longest history kept, seconds */
 };
 void detect_config_init(struct detect_config *c);
 
 struct detect_verdict {
 	enum fdw_state state;
 	enum fdw_pattern pattern;
-	double rate;		/* net fds per second (>= 0 while growing) */
-	double eta_sec;		/* to the soft limit at that rate; < 0 when none */
-	double confidence;	/* 0..1 */
-	uint32_t kinds;		/* bit (1 << enum fdw_kind) for each kind that grew */
+	double rate;		 /* net fds per second (>= 0 while growing) */
+	double eta_sec;		 /* to the soft limit at that rate; < 0 when none */
+	double confidence;	 /* 0..1 */
+	uint32_t kinds;		 /* bit (1 << enum fdw_kind) for each kind that grew */
 	enum fdw_kind main_kind; /* the kind that grew most; meaningful only when kinds != 0 */
-	double period_sec;	/* retry loop: time between attempts; 0 otherwise */
-	double per_attempt;	/* retry loop: net fds gained per attempt */
-	uint64_t closed_recent;	/* closes in the judged window */
-	int fail_nr;		/* exhausted: the syscall that failed, -1 otherwise */
-	int fail_err;		/* exhausted: EMFILE or ENFILE (positive), 0 otherwise */
-	uint64_t fails;		/* exhausted: EMFILE+ENFILE failures seen in total */
-	bool recovered;		/* this sample lowered the state to ok after leaking, critical or
-				 * exhausted (leak stopped, fds released): once per episode */
+	double period_sec;	 /* retry loop: time between attempts; 0 otherwise */
+	double per_attempt;	 /* retry loop: net fds gained per attempt */
+	uint64_t closed_recent;	 /* closes in the judged window */
+	int fail_nr;		 /* exhausted: the syscall that failed, -1 otherwise */
+	int fail_err;		 /* exhausted: EMFILE or ENFILE (positive), 0 otherwise */
+	uint64_t fails;		 /* exhausted: EMFILE+ENFILE failures seen in total */
+	bool recovered;		 /* this sample lowered the state to ok after leaking, critical or
+				  * exhausted (leak stopped, fds released): once per episode */
 };
 
 struct detector;
@@ -106,7 +109,7 @@ void detector_reset(struct detector *d);
  * 0, -EINVAL, or -ENOMEM (the history is allocated when the process first
  * changes; d is then as before the call).
  */
-int detector_feed(struct detector *d, const struct detect_config *cfg, const struct detect_sample *s,
-		  struct detect_verdict *ret);
+int detector_feed(struct detector *d, const struct detect_config *cfg,
+		  const struct detect_sample *s, struct detect_verdict *ret);
 
 #endif

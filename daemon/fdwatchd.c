@@ -16,7 +16,7 @@ enum {
 	EXIT_NO_BTF = 4,
 	EXIT_NO_TRACEFS = 5,
 	EXIT_SECCOMP = 6,
-	EXIT_BPF_LOAD = 7,   /* verifier refused, or a tracepoint would not attach */
+	EXIT_BPF_LOAD = 7, /* verifier refused, or a tracepoint would not attach */
 };
 
 static void help(void)
@@ -61,19 +61,17 @@ static int exit_code_of(int failure)
 int main(int argc, char *argv[])
 {
 	enum { ARG_CHECK = 0x100, ARG_RESCAN, ARG_MODE, ARG_NO_JOURNAL, ARG_VERSION };
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, ARG_CHECK },
-		{ "socket", required_argument, NULL, 's' },
-		{ "tick", required_argument, NULL, 't' },
-		{ "rescan", required_argument, NULL, ARG_RESCAN },
-		{ "probe-mode", required_argument, NULL, ARG_MODE },
-		{ "no-journal", no_argument, NULL, ARG_NO_JOURNAL },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, ARG_VERSION },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option options[] = {{"config", required_argument, NULL, 'c'},
+						{"check-config", no_argument, NULL, ARG_CHECK},
+						{"socket", required_argument, NULL, 's'},
+						{"tick", required_argument, NULL, 't'},
+						{"rescan", required_argument, NULL, ARG_RESCAN},
+						{"probe-mode", required_argument, NULL, ARG_MODE},
+						{"no-journal", no_argument, NULL, ARG_NO_JOURNAL},
+						{"verbose", no_argument, NULL, 'v'},
+						{"version", no_argument, NULL, ARG_VERSION},
+						{"help", no_argument, NULL, 'h'},
+						{}};
 	_cleanup_(manager_freep) struct manager *m = NULL;
 	const char *config_path = NULL, *socket = NULL, *mode = NULL;
 	const char *tick = NULL, *rescan = NULL;
@@ -127,14 +125,15 @@ int main(int argc, char *argv[])
 
 	r = config_load(config_path, stderr, &config);
 	if (r < 0) {
-		log_error_errno(r, "Invalid configuration (%s): %m", config_path ?: FDW_CONFIG_FILE);
+		log_error_errno(r, "Invalid configuration (%s): %m",
+				config_path ?: FDW_CONFIG_FILE);
 		return EXIT_USAGE;
 	}
 	/* Command-line flags override the files. */
 	if (socket && free_and_strdup(&config.socket_path, socket) < 0)
 		return log_error_errno(ENOMEM, "Out of memory."), EXIT_FAILURE_GENERIC;
-	if (tick && (parse_duration_ns(tick, &config.tick_ns) < 0 || config.tick_ns < 100000000ULL ||
-		     config.tick_ns > 60 * NSEC_PER_SEC)) {
+	if (tick && (parse_duration_ns(tick, &config.tick_ns) < 0 ||
+		     config.tick_ns < 100000000ULL || config.tick_ns > 60 * NSEC_PER_SEC)) {
 		log_error("Invalid --tick '%s': a duration from 100ms to 60s.", tick);
 		return EXIT_USAGE;
 	}
@@ -167,10 +166,10 @@ int main(int argc, char *argv[])
 		return log_error_errno(r, "Failed to set up: %m"), EXIT_FAILURE_GENERIC;
 	/* Remembered for SIGHUP: a reload must not undo them. */
 	m->overrides = (struct manager_overrides){
-		.tick_ns = tick ? m->config.tick_ns : 0,
-		.rescan_ns = rescan ? m->config.rescan_ns : 0,
-		.no_journal = no_journal,
-		.verbose = verbose,
+	    .tick_ns = tick ? m->config.tick_ns : 0,
+	    .rescan_ns = rescan ? m->config.rescan_ns : 0,
+	    .no_journal = no_journal,
+	    .verbose = verbose,
 	};
 	r = manager_start(m, verbose, &failure);
 	if (r < 0)

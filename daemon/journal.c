@@ -26,7 +26,7 @@ int journal_send_alert(const struct alert *a, bool to_journal, bool to_stderr)
 	if (n < 0)
 		return log_warning_errno(n, "Failed to build journal fields of an alert: %m");
 	for (int i = 0; i < n; i++)
-		iov[i] = (struct iovec){ .iov_base = fields[i], .iov_len = strlen(fields[i]) };
+		iov[i] = (struct iovec){.iov_base = fields[i], .iov_len = strlen(fields[i])};
 	r = sd_journal_sendv(iov, n);
 	if (r < 0)
 		log_warning_errno(r, "Failed to send an alert to journald: %m");

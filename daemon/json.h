@@ -72,7 +72,8 @@ struct status_info {
 };
 cJSON *json_status(const struct status_info *s);
 
-/* Soft/hard limit as JSON: null when unlimited (RLIM_INFINITY does not fit a JSON integer) or unknown (0). */
+/* Soft/hard limit as JSON: null when unlimited (RLIM_INFINITY does not fit a JSON integer) or
+ * unknown (0). */
 cJSON *json_add_limit(cJSON *obj, const char *name, uint64_t limit);
 
 #endif

@@ -27,21 +27,22 @@ static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_
 {
 	const struct alert *a = NULL;
 	struct alert_subject subj = {
-		.pid = e->pid,
-		.start_ticks = e->start_ticks,
-		.uid = e->uid,
-		.comm = e->comm,
-		.unit = e->unit,
-		.cmdline = e->cmdline,
-		.fds = e->fds,
-		.soft_limit = e->soft_limit,
-		.hard_limit = e->hard_limit,
-		.exited = e->exited,
-		.fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
+	    .pid = e->pid,
+	    .start_ticks = e->start_ticks,
+	    .uid = e->uid,
+	    .comm = e->comm,
+	    .unit = e->unit,
+	    .cmdline = e->cmdline,
+	    .fds = e->fds,
+	    .soft_limit = e->soft_limit,
+	    .hard_limit = e->hard_limit,
+	    .exited = e->exited,
+	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
 	};
 	int r;
 
-	r = alerts_judge(m->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns, &a);
+	r = alerts_judge(m->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns,
+			 &a);
 	if (r < 0)
 		log_warning_errno(r, "Failed to judge %s[%d], ignoring: %m", e->comm, e->pid);
 	else if (r > 0 && a)
@@ -237,8 +238,9 @@ static void manager_update_stats(struct manager *m)
 			leaking++;
 	}
 	/* Only when it changed: each is a datagram to the service manager. */
-	snprintf(status, sizeof(status), "STATUS=Watching %zu processes, %u leaking, %" PRIu64
-		 " alerts sent.", proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
+	snprintf(status, sizeof(status),
+		 "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
+		 proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
 	if (!streq(status, m->last_status)) {
 		sd_notify(false, status);
 		memcpy(m->last_status, status, sizeof(status));
@@ -248,7 +250,7 @@ static void manager_update_stats(struct manager *m)
 static int manager_tick(struct manager *m)
 {
 	uint64_t now_ns = now_boottime_ns(), t0 = now_ns;
-	struct tick_ctx t = { .m = m, .now_ns = now_ns };
+	struct tick_ctx t = {.m = m, .now_ns = now_ns};
 	struct proc_entry *e, *next;
 	int r;
 
@@ -390,7 +392,8 @@ int manager_reload(struct manager *m)
 	if (r < 0) {
 		for (char *line = strtok(errs ?: "", "\n"); line; line = strtok(NULL, "\n"))
 			log_error("%s", line);
-		log_error_errno(r, "Failed to reload the configuration, keeping the running one: %m");
+		log_error_errno(r,
+				"Failed to reload the configuration, keeping the running one: %m");
 		sd_notify(false, "READY=1");
 		return r;
 	}
@@ -404,7 +407,8 @@ int manager_reload(struct manager *m)
 		fclose(f);
 		if (n > 0)
 			for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n"))
-				log_warning("Changed, but takes effect only after a restart: %s", line);
+				log_warning("Changed, but takes effect only after a restart: %s",
+					    line);
 	}
 	/* Command-line flags still override the files. */
 	if (m->overrides.tick_ns)
@@ -479,12 +483,12 @@ static void manager_keepalive(void *userdata)
 int manager_start(struct manager *m, bool verbose, int *ret_failure)
 {
 	struct probe_options po = {
-		.mode = m->config.probe_mode,
-		.max_processes = m->config.max_processes,
-		.ringbuf_kib = m->config.ringbuf_kib,
-		.ignore_tgid = getpid(),
-		.verbose = verbose,
-		.keepalive = manager_keepalive,
+	    .mode = m->config.probe_mode,
+	    .max_processes = m->config.max_processes,
+	    .ringbuf_kib = m->config.ringbuf_kib,
+	    .ignore_tgid = getpid(),
+	    .verbose = verbose,
+	    .keepalive = manager_keepalive,
 	};
 	enum probe_failure failure = PROBE_OK;
 	sigset_t mask;
@@ -535,7 +539,8 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 
 	n = sd_listen_fds(true);
 	if (n > 1)
-		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.", n);
+		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.",
+				       n);
 	m->api_listen_fd = n == 1 ? SD_LISTEN_FDS_START : -1;
 #ifdef HAVE_API
 	r = api_server_new(m, m->api_listen_fd, &m->api);

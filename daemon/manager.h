@@ -19,13 +19,13 @@ struct api_server;
 
 struct manager_stats {
 	uint64_t ticks;
-	uint64_t events_fail;	/* EMFILE/ENFILE ring buffer records */
+	uint64_t events_fail; /* EMFILE/ENFILE ring buffer records */
 	uint64_t events_exec;
 	uint64_t events_exit;
-	uint64_t rb_dropped;	/* from the probe */
-	uint64_t map_full;	/* from the probe */
+	uint64_t rb_dropped; /* from the probe */
+	uint64_t map_full;   /* from the probe */
 	uint64_t reconciliations;
-	uint64_t unseen_opens;	/* sums over processes of what reconciliation corrected */
+	uint64_t unseen_opens; /* sums over processes of what reconciliation corrected */
 	uint64_t unseen_closes;
 	uint64_t last_tick_usec; /* CPU-free wall time the latest tick took */
 };
@@ -46,7 +46,7 @@ struct manager {
 	sd_event_source *probe_source; /* ring buffer fd */
 
 	struct fdw_config config;
-	char *config_path;	/* NULL: built-in defaults and FDW_CONFIG_FILE if present */
+	char *config_path; /* NULL: built-in defaults and FDW_CONFIG_FILE if present */
 	struct manager_overrides overrides; /* set by main() after manager_new() */
 	struct probe *probe;
 	struct proc_table *procs;
@@ -58,10 +58,10 @@ struct manager {
 	uint64_t started_boottime_ns;
 	uint64_t started_realtime_ns;
 	struct manager_stats stats;
-	int api_listen_fd;	/* from socket activation, or -1 */
-	bool has_journal;	/* alerts to journald */
-	bool alerts_to_stderr;	/* alerts also printed on stderr (a terminal, or no journal) */
-	char last_status[128];	/* the latest STATUS= sent to the service manager */
+	int api_listen_fd;     /* from socket activation, or -1 */
+	bool has_journal;      /* alerts to journald */
+	bool alerts_to_stderr; /* alerts also printed on stderr (a terminal, or no journal) */
+	char last_status[128]; /* the latest STATUS= sent to the service manager */
 };
 
 /*

@@ -13,7 +13,7 @@
 #include "probe.h"
 #include "syscalls.h"
 
-#define BTF_PATH "/sys/kernel/btf/vmlinux"
+#define BTF_PATH       "/sys/kernel/btf/vmlinux"
 #define TRACEFS_EVENTS "/sys/kernel/tracing/events/syscalls"
 #define DEBUGFS_EVENTS "/sys/kernel/debug/tracing/events/syscalls"
 /* 256 keys/values per batch: ~60 KiB of values, one syscall per 256 processes. */
@@ -57,14 +57,14 @@ const char *probe_mode_to_string(enum probe_mode m)
 const char *probe_failure_to_string(enum probe_failure f)
 {
 	static const char *const names[] = {
-		[PROBE_OK] = "ok",
-		[PROBE_FAIL_PERMISSION] = "permission",
-		[PROBE_FAIL_NO_BTF] = "no-btf",
-		[PROBE_FAIL_TRACEFS] = "no-tracefs",
-		[PROBE_FAIL_SECCOMP] = "seccomp",
-		[PROBE_FAIL_LOAD] = "load",
-		[PROBE_FAIL_ATTACH] = "attach",
-		[PROBE_FAIL_OTHER] = "other",
+	    [PROBE_OK] = "ok",
+	    [PROBE_FAIL_PERMISSION] = "permission",
+	    [PROBE_FAIL_NO_BTF] = "no-btf",
+	    [PROBE_FAIL_TRACEFS] = "no-tracefs",
+	    [PROBE_FAIL_SECCOMP] = "seccomp",
+	    [PROBE_FAIL_LOAD] = "load",
+	    [PROBE_FAIL_ATTACH] = "attach",
+	    [PROBE_FAIL_OTHER] = "other",
 	};
 
 	return (unsigned)f < ELEMENTSOF(names) && names[f] ? names[f] : "other";
@@ -72,7 +72,7 @@ const char *probe_failure_to_string(enum probe_failure f)
 
 static bool have_cap(unsigned cap)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct d[2] = {};
 
 	if (syscall(SYS_capget, &h, d) < 0)
@@ -113,10 +113,11 @@ static enum probe_failure probe_check_machine(const struct probe_options *o)
 
 		if (err == ENOSYS || ((err == EPERM || err == EACCES) && seccomp_filtered() &&
 				      (have_cap(CAP_BPF) || have_cap(CAP_SYS_ADMIN)))) {
-			log_error("bpf() is blocked by a seccomp filter (%s): allow the bpf and "
-				  "perf_event_open syscalls (systemd: SystemCallFilter=bpf "
-				  "perf_event_open; nspawn: --system-call-filter='bpf perf_event_open').",
-				  strerror(err));
+			log_error(
+			    "bpf() is blocked by a seccomp filter (%s): allow the bpf and "
+			    "perf_event_open syscalls (systemd: SystemCallFilter=bpf "
+			    "perf_event_open; nspawn: --system-call-filter='bpf perf_event_open').",
+			    strerror(err));
 			return PROBE_FAIL_SECCOMP;
 		}
 		if (err == EPERM || err == EACCES) {
@@ -168,7 +169,8 @@ static int handle_rb_record(void *ctx, void *data, size_t size)
 	return p->on_event ? p->on_event(p->userdata, &ev) : 0;
 }
 
-static int probe_attach(struct probe *p, const struct probe_options *o, enum probe_failure *ret_failure)
+static int probe_attach(struct probe *p, const struct probe_options *o,
+			enum probe_failure *ret_failure)
 {
 	const struct fdw_syscall *sc;
 	struct bpf_link *link;
@@ -197,7 +199,8 @@ static int probe_attach(struct probe *p, const struct probe_options *o, enum pro
 							      "syscalls", name);
 			if (!link) {
 				/* Not every kernel has every syscall (or its event). */
-				log_debug_errno(errno, "No tracepoint syscalls/%s, skipping: %m", name);
+				log_debug_errno(errno, "No tracepoint syscalls/%s, skipping: %m",
+						name);
 				continue;
 			}
 			r = probe_add_link(p, link);
@@ -207,7 +210,8 @@ static int probe_attach(struct probe *p, const struct probe_options *o, enum pro
 		}
 		if (attached == 0) {
 			*ret_failure = PROBE_FAIL_ATTACH;
-			return log_error_errno(ENOENT, "No syscalls/sys_exit_* tracepoint could be "
+			return log_error_errno(ENOENT,
+					       "No syscalls/sys_exit_* tracepoint could be "
 					       "attached: is tracefs mounted with syscall events?");
 		}
 		log_debug("Attached %u syscall tracepoints.", attached);
@@ -299,7 +303,7 @@ int probe_new(const struct probe_options *o, probe_event_fn on_event, void *user
 	if (r < 0) {
 		*ret_failure = PROBE_FAIL_LOAD;
 		log_error_errno(r, "The kernel refused fdwatch's BPF program: %m (run with "
-				"--verbose for the verifier log).");
+				   "--verbose for the verifier log).");
 		goto fail;
 	}
 	r = probe_attach(p, o, ret_failure);

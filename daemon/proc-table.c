@@ -236,9 +236,9 @@ int proc_table_apply_counts(struct proc_table *t, pid_t tgid, const struct fdw_c
 			e->fds = e->fds + created - closed;
 		else
 			e->fds = 0;
-		changed = created || closed || c->emfile != old->emfile || c->enfile != old->enfile ||
-			  c->flags != old->flags || c->unseen != old->unseen ||
-			  c->last_ns != old->last_ns;
+		changed = created || closed || c->emfile != old->emfile ||
+			  c->enfile != old->enfile || c->flags != old->flags ||
+			  c->unseen != old->unseen || c->last_ns != old->last_ns;
 	}
 	e->has_probe = true;
 	if (c->last_fail_nr >= 0)
@@ -304,7 +304,7 @@ void proc_entry_push_history(struct proc_entry *e, uint64_t now_ns)
 {
 	unsigned i = (e->history_head + e->history_len) % PROC_HISTORY;
 
-	e->history[i] = (struct proc_point){ .t_ns = now_ns, .fds = e->fds };
+	e->history[i] = (struct proc_point){.t_ns = now_ns, .fds = e->fds};
 	if (e->history_len < PROC_HISTORY)
 		e->history_len++;
 	else
@@ -314,17 +314,17 @@ void proc_entry_push_history(struct proc_entry *e, uint64_t now_ns)
 void proc_entry_to_sample(const struct proc_entry *e, uint64_t now_ns, struct detect_sample *ret)
 {
 	*ret = (struct detect_sample){
-		.t_ns = now_ns,
-		.fds = e->fds,
-		.soft_limit = e->soft_limit,
-		.hard_limit = e->hard_limit,
-		.closed = e->closed + e->unseen_closes,
-		.emfile = e->emfile,
-		.enfile = e->enfile,
-		.last_fail_nr = e->last_fail_nr,
-		.bursts = e->bursts,
-		.burst_gap_sum_us = e->burst_gap_sum_us,
-		.burst_gap_sq_us = e->burst_gap_sq_us,
+	    .t_ns = now_ns,
+	    .fds = e->fds,
+	    .soft_limit = e->soft_limit,
+	    .hard_limit = e->hard_limit,
+	    .closed = e->closed + e->unseen_closes,
+	    .emfile = e->emfile,
+	    .enfile = e->enfile,
+	    .last_fail_nr = e->last_fail_nr,
+	    .bursts = e->bursts,
+	    .burst_gap_sum_us = e->burst_gap_sum_us,
+	    .burst_gap_sq_us = e->burst_gap_sq_us,
 	};
 	memcpy(ret->created, e->created, sizeof(ret->created));
 	/* What the probe could not see still counts, as "other". */

@@ -29,14 +29,14 @@ struct proc_point {
 
 struct proc_entry {
 	pid_t pid;
-	uint64_t start_ticks;	   /* /proc/PID/stat field 22 */
+	uint64_t start_ticks; /* /proc/PID/stat field 22 */
 	uid_t uid;
 	char comm[16];
 	char *cmdline;
 	char *cgroup;
-	char *unit;		   /* systemd unit, or NULL */
+	char *unit; /* systemd unit, or NULL */
 
-	uint64_t fds;		   /* exact open fds at the latest reconciliation + what the probe saw since */
+	uint64_t fds; /* exact open fds at the latest reconciliation + what the probe saw since */
 	uint64_t soft_limit, hard_limit;
 	/* Cumulative since first seen (probe counts). */
 	uint64_t created[FDW_KIND_MAX];
@@ -47,18 +47,18 @@ struct proc_entry {
 	uint64_t bursts, burst_gap_sum_us, burst_gap_sq_us;
 	/* What reconciliation had to add (the probe could not see it). */
 	uint64_t unseen_opens, unseen_closes;
-	int64_t last_drift;	   /* probe estimate minus /proc at the latest reconciliation */
+	int64_t last_drift; /* probe estimate minus /proc at the latest reconciliation */
 
-	uint64_t first_seen_ns;	   /* CLOCK_BOOTTIME */
+	uint64_t first_seen_ns; /* CLOCK_BOOTTIME */
 	uint64_t first_seen_realtime_ns;
 	uint64_t last_activity_ns; /* latest probe event */
 	uint64_t reconciled_ns;
-	bool has_probe;		   /* the probe has counters for it */
+	bool has_probe; /* the probe has counters for it */
 	bool exited;
-	bool ignored;		   /* a config rule says so */
+	bool ignored; /* a config rule says so */
 	bool needs_reconcile;
-	bool needs_identity;	   /* exec'd: comm, cmdline, unit may have changed */
-	uint64_t last_seen_tick;   /* manager's tick number when last updated */
+	bool needs_identity;	 /* exec'd: comm, cmdline, unit may have changed */
+	uint64_t last_seen_tick; /* manager's tick number when last updated */
 
 	struct fdw_counts last_counts; /* latest raw probe counters, for diffing */
 

@@ -233,7 +233,7 @@ int proc_read_cgroup(const char *root, pid_t pid, char **ret)
 
 static bool unit_suffix(const char *s, size_t len)
 {
-	static const char *const suffixes[] = { ".service", ".scope", ".socket", ".mount", ".swap" };
+	static const char *const suffixes[] = {".service", ".scope", ".socket", ".mount", ".swap"};
 
 	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
 		size_t l = strlen(suffixes[i]);

@@ -22,10 +22,10 @@ int proc_count_fds(const char *root, pid_t pid, bool fast, uint64_t *ret);
 bool proc_fd_size_is_count(const char *root);
 
 struct proc_stat {
-	char comm[16];		/* as in /proc/PID/stat, without the parentheses */
-	char state;		/* R, S, Z, ... */
+	char comm[16]; /* as in /proc/PID/stat, without the parentheses */
+	char state;    /* R, S, Z, ... */
 	pid_t ppid;
-	uint64_t start_ticks;	/* field 22, clock ticks after boot */
+	uint64_t start_ticks; /* field 22, clock ticks after boot */
 };
 /* Parse ROOT/PID/stat (comm may hold spaces and ')' ). 0, -errno or -EBADMSG. */
 int proc_read_stat(const char *root, pid_t pid, struct proc_stat *ret);
@@ -36,7 +36,8 @@ int proc_read_nofile(const char *root, pid_t pid, uint64_t *ret_soft, uint64_t *
 /* Real uid from ROOT/PID/status. */
 int proc_read_uid(const char *root, pid_t pid, uid_t *ret);
 
-/* Command line with NULs as spaces, at most max bytes (cut at a character boundary); "" for kernel threads. */
+/* Command line with NULs as spaces, at most max bytes (cut at a character boundary); "" for kernel
+ * threads. */
 int proc_read_cmdline(const char *root, pid_t pid, size_t max, char **ret);
 
 /* The cgroup v2 path ("0::/system.slice/foo.service" -> "/system.slice/foo.service"). */

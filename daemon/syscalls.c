@@ -4,6 +4,8 @@
 #include "syscalls.h"
 #include "util.h"
 
+/* One syscall a line reads better than the formatter's layout of the macro. */
+// clang-format off
 #define SC(n, a, k) { #n, __NR_##n, FDW_ACT_##a, FDW_KIND_##k }
 
 /* Syscalls that exist only on some architectures sit behind #ifdef __NR_x. */
@@ -71,6 +73,7 @@ static const struct fdw_syscall table[] = {
 	SC(close, CLOSE, FILE),
 	SC(close_range, CLOSE_RANGE, FILE),
 };
+// clang-format on
 
 const struct fdw_syscall *fdw_syscalls(size_t *ret_n)
 {

@@ -82,9 +82,8 @@ int parse_duration_ns(const char *s, uint64_t *ret)
 		const char *suffix;
 		double ns;
 	} units[] = {
-		{ "ns", 1 },	      { "us", 1e3 },	 { "ms", 1e6 },	   { "s", 1e9 },
-		{ "sec", 1e9 },	      { "m", 60e9 },	 { "min", 60e9 },  { "h", 3600e9 },
-		{ "", 1e9 },
+	    {"ns", 1},	 {"us", 1e3},	{"ms", 1e6},   {"s", 1e9}, {"sec", 1e9},
+	    {"m", 60e9}, {"min", 60e9}, {"h", 3600e9}, {"", 1e9},
 	};
 	double v;
 	char *end;
@@ -111,8 +110,8 @@ int parse_duration_ns(const char *s, uint64_t *ret)
 
 int parse_bool(const char *s, bool *ret)
 {
-	static const char *const yes[] = { "1", "yes", "true", "on", "y" };
-	static const char *const no[] = { "0", "no", "false", "off", "n" };
+	static const char *const yes[] = {"1", "yes", "true", "on", "y"};
+	static const char *const no[] = {"0", "no", "false", "off", "n"};
 
 	if (!s)
 		return -EINVAL;
@@ -196,8 +195,8 @@ char *format_duration_ns(char *buf, size_t size, uint64_t ns)
 		const char *suffix;
 		uint64_t ns;
 	} units[] = {
-		{ "h", 3600 * NSEC_PER_SEC }, { "min", 60 * NSEC_PER_SEC }, { "s", NSEC_PER_SEC },
-		{ "ms", 1000000ULL },	      { "us", NSEC_PER_USEC },	    { "ns", 1 },
+	    {"h", 3600 * NSEC_PER_SEC}, {"min", 60 * NSEC_PER_SEC}, {"s", NSEC_PER_SEC},
+	    {"ms", 1000000ULL},		{"us", NSEC_PER_USEC},	    {"ns", 1},
 	};
 
 	if (ns == 0) {

@@ -12,16 +12,16 @@
 #include <unistd.h>
 #include <dirent.h>
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define MAX(a, b)     ((a) > (b) ? (a) : (b))
 
-#define NSEC_PER_SEC 1000000000ULL
-#define USEC_PER_SEC 1000000ULL
+#define NSEC_PER_SEC  1000000000ULL
+#define USEC_PER_SEC  1000000ULL
 #define NSEC_PER_USEC 1000ULL
 
 /* Take ownership of a pointer out of a _cleanup_ variable. */

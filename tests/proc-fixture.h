@@ -60,7 +60,8 @@ static inline void fixture_fds(const char *root, int pid, int n)
 	}
 }
 
-static inline void fixture_stat(const char *root, int pid, const char *comm, unsigned long long start)
+static inline void fixture_stat(const char *root, int pid, const char *comm,
+				unsigned long long start)
 {
 	char buf[1024];
 	int n;
@@ -77,19 +78,20 @@ static inline void fixture_limits(const char *root, int pid, const char *soft, c
 	char buf[2048];
 	int n;
 
-	n = snprintf(buf, sizeof(buf),
-		     "Limit                     Soft Limit           Hard Limit           Units     \n"
-		     "Max cpu time              unlimited            unlimited            seconds   \n"
-		     "Max processes             95043                95043                processes \n"
-		     "Max open files            %-20s %-20s files     \n"
-		     "Max locked memory         8388608              8388608              bytes     \n",
-		     soft, hard);
+	n = snprintf(
+	    buf, sizeof(buf),
+	    "Limit                     Soft Limit           Hard Limit           Units     \n"
+	    "Max cpu time              unlimited            unlimited            seconds   \n"
+	    "Max processes             95043                95043                processes \n"
+	    "Max open files            %-20s %-20s files     \n"
+	    "Max locked memory         8388608              8388608              bytes     \n",
+	    soft, hard);
 	fixture_write(root, pid, "limits", buf, (size_t)n);
 }
 
 /* A whole process: stat, limits, status (uid), cmdline, cgroup, n fds. */
-static inline void fixture_proc(const char *root, int pid, const char *comm, unsigned long long start,
-				unsigned uid, int nfds)
+static inline void fixture_proc(const char *root, int pid, const char *comm,
+				unsigned long long start, unsigned uid, int nfds)
 {
 	char path[512], buf[512];
 	int n;
@@ -98,9 +100,10 @@ static inline void fixture_proc(const char *root, int pid, const char *comm, uns
 	mkdir(path, 0755);
 	fixture_stat(root, pid, comm, start);
 	fixture_limits(root, pid, "1024", "524288");
-	n = snprintf(buf, sizeof(buf), "Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\n"
-		     "Pid:\t%d\nPPid:\t1\nUid:\t%u\t%u\t%u\t%u\nGid:\t0\t0\t0\t0\n", comm, pid, pid,
-		     uid, uid, uid, uid);
+	n = snprintf(buf, sizeof(buf),
+		     "Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\n"
+		     "Pid:\t%d\nPPid:\t1\nUid:\t%u\t%u\t%u\t%u\nGid:\t0\t0\t0\t0\n",
+		     comm, pid, pid, uid, uid, uid, uid);
 	fixture_write(root, pid, "status", buf, (size_t)n);
 	fixture_write(root, pid, "cmdline", "/usr/bin/app\0--serve\0", 21);
 	n = snprintf(buf, sizeof(buf), "0::/system.slice/%s.service\n", comm);

@@ -35,9 +35,9 @@
 void alerts_config_init(struct alerts_config *c)
 {
 	*c = (struct alerts_config){
-		.min_interval_ns = 300 * NSEC_PER_SEC,
-		.burst = 3,
-		.history_size = 1024,
+	    .min_interval_ns = 300 * NSEC_PER_SEC,
+	    .burst = 3,
+	    .history_size = 1024,
 	};
 }
 #endif
@@ -46,39 +46,39 @@ void alerts_config_init(struct alerts_config *c)
 static const struct {
 	const char *section, *key;
 } all_keys[] = {
-	{ "Probe", "Mode" },
-	{ "Probe", "MaxProcesses" },
-	{ "Probe", "RingBufferKiB" },
-	{ "Probe", "TickSec" },
-	{ "Probe", "RescanSec" },
-	{ "Probe", "ProcRoot" },
-	{ "Detect", "MinGrowth" },
-	{ "Detect", "LeakMinSec" },
-	{ "Detect", "CriticalEtaSec" },
-	{ "Detect", "CriticalPercent" },
-	{ "Detect", "NearLimitFds" },
-	{ "Detect", "CooldownSec" },
-	{ "Detect", "WindowSec" },
-	{ "Alert", "MinInterval" },
-	{ "Alert", "Burst" },
-	{ "Alert", "HistorySize" },
-	{ "Alert", "Journal" },
-	{ "Alert", "LogLevel" },
-	{ "Api", "SocketPath" },
-	{ "Api", "SocketMode" },
-	{ "Api", "SocketGroup" },
-	{ "Api", "AdminGroup" },
-	{ "Api", "MaxRequestBytes" },
-	{ "Api", "MaxClients" },
-	{ "Api", "MaxClientsPerUid" },
-	{ "Api", "RequestTimeoutSec" },
-	{ "Api", "IdleTimeoutSec" },
-	{ "Api", "MaxOutputBytes" },
+    {"Probe", "Mode"},
+    {"Probe", "MaxProcesses"},
+    {"Probe", "RingBufferKiB"},
+    {"Probe", "TickSec"},
+    {"Probe", "RescanSec"},
+    {"Probe", "ProcRoot"},
+    {"Detect", "MinGrowth"},
+    {"Detect", "LeakMinSec"},
+    {"Detect", "CriticalEtaSec"},
+    {"Detect", "CriticalPercent"},
+    {"Detect", "NearLimitFds"},
+    {"Detect", "CooldownSec"},
+    {"Detect", "WindowSec"},
+    {"Alert", "MinInterval"},
+    {"Alert", "Burst"},
+    {"Alert", "HistorySize"},
+    {"Alert", "Journal"},
+    {"Alert", "LogLevel"},
+    {"Api", "SocketPath"},
+    {"Api", "SocketMode"},
+    {"Api", "SocketGroup"},
+    {"Api", "AdminGroup"},
+    {"Api", "MaxRequestBytes"},
+    {"Api", "MaxClients"},
+    {"Api", "MaxClientsPerUid"},
+    {"Api", "RequestTimeoutSec"},
+    {"Api", "IdleTimeoutSec"},
+    {"Api", "MaxOutputBytes"},
 };
 
 struct fixture {
 	char dir[64];
-	char path[128];	/* dir/fdwatch.conf */
+	char path[128];	   /* dir/fdwatch.conf */
 	char dropins[160]; /* dir/fdwatch.conf.d */
 };
 
@@ -289,74 +289,74 @@ static const struct valid_case {
 	const char *want; /* as config_dump() prints it */
 	const char *pre;  /* a line before, when value is the default */
 } valid_cases[] = {
-	{ "Probe", "Mode", "raw", "raw" },
-	{ "Probe", "Mode", "tracepoint", "tracepoint", "Mode=raw" },
-	{ "Probe", "MaxProcesses", "64", "64" },
-	{ "Probe", "MaxProcesses", "4194304", "4194304" },
-	{ "Probe", "RingBufferKiB", "1024", "1024" },
-	{ "Probe", "RingBufferKiB", "64", "64" },
-	{ "Probe", "TickSec", "500ms", "500ms" },
-	{ "Probe", "TickSec", "100ms", "100ms" },
-	{ "Probe", "TickSec", "60s", "1min" },
-	{ "Probe", "TickSec", "10s", "10s" }, /* longer than RescanSec: rescans every tick */
-	{ "Probe", "TickSec", "1.5", "1500ms" },
-	{ "Probe", "TickSec", "2", "2s" },
-	{ "Probe", "RescanSec", "2min", "2min" },
-	{ "Probe", "RescanSec", "1h", "1h" },
-	{ "Probe", "ProcRoot", "/host/proc", "/host/proc" },
-	{ "Detect", "MinGrowth", "1", "1" },
-	{ "Detect", "MinGrowth", "1073741824", "1073741824" },
-	{ "Detect", "LeakMinSec", "30", "30s" },
-	{ "Detect", "LeakMinSec", "2min", "2min" },
-	{ "Detect", "CriticalEtaSec", "90s", "90s" },
-	{ "Detect", "CriticalEtaSec", "0", "0" },
-	{ "Detect", "CriticalEtaSec", "1.5s", "1500ms" },
-	{ "Detect", "CriticalPercent", "75", "75" },
-	{ "Detect", "CriticalPercent", "99.5", "99.5" },
-	{ "Detect", "CriticalPercent", "80%", "80" },
-	{ "Detect", "CriticalPercent", "0", "0" },
-	{ "Detect", "CriticalPercent", "100", "100" },
-	{ "Detect", "NearLimitFds", "0", "0" },
-	{ "Detect", "NearLimitFds", "100", "100" },
-	{ "Detect", "CooldownSec", "0", "0" },
-	{ "Detect", "CooldownSec", "90", "90s" },
-	{ "Detect", "WindowSec", "1h", "1h" },
-	{ "Alert", "MinInterval", "0", "0" },
-	{ "Alert", "MinInterval", "30s", "30s" },
-	{ "Alert", "MinInterval", "250ms", "250ms" },
-	{ "Alert", "Burst", "1", "1" },
-	{ "Alert", "Burst", "10", "10" },
-	{ "Alert", "HistorySize", "1", "1" },
-	{ "Alert", "HistorySize", "65536", "65536" },
-	{ "Alert", "Journal", "no", "no" },
-	{ "Alert", "Journal", "off", "no" },
-	{ "Alert", "Journal", "yes", "yes", "Journal=no" },
-	{ "Alert", "LogLevel", "debug", "debug" },
-	{ "Alert", "LogLevel", "notice", "notice" },
-	{ "Alert", "LogLevel", "warning", "warning" },
-	{ "Alert", "LogLevel", "err", "err" },
-	{ "Api", "SocketPath", "/tmp/x.sock", "/tmp/x.sock" },
-	{ "Api", "SocketMode", "0600", "0600" },
-	{ "Api", "SocketMode", "666", "0666" },
-	{ "Api", "SocketMode", "0", "0000" },
-	{ "Api", "SocketGroup", "fdwatch", "fdwatch" },
-	{ "Api", "SocketGroup", "123", "123" },
-	{ "Api", "AdminGroup", "adm", "adm" },
-	{ "Api", "AdminGroup", "_sys.admin-1", "_sys.admin-1" },
-	{ "Api", "MaxRequestBytes", "512", "512" },
-	{ "Api", "MaxRequestBytes", "16777216", "16777216" },
-	{ "Api", "MaxClients", "100", "100" },
-	{ "Api", "MaxClients", "1", "1" }, /* below MaxClientsPerUid: that one never bites */
-	{ "Api", "MaxClients", "65536", "65536" },
-	{ "Api", "MaxClientsPerUid", "1", "1" },
-	{ "Api", "MaxClientsPerUid", "64", "64" },
-	{ "Api", "RequestTimeoutSec", "100ms", "100ms" },
-	{ "Api", "RequestTimeoutSec", "1h", "1h" },
-	{ "Api", "IdleTimeoutSec", "0", "0" },
-	{ "Api", "IdleTimeoutSec", "1s", "1s" },
-	{ "Api", "IdleTimeoutSec", "720h", "720h" },
-	{ "Api", "MaxOutputBytes", "4096", "4096" },
-	{ "Api", "MaxOutputBytes", "268435456", "268435456" },
+    {"Probe", "Mode", "raw", "raw"},
+    {"Probe", "Mode", "tracepoint", "tracepoint", "Mode=raw"},
+    {"Probe", "MaxProcesses", "64", "64"},
+    {"Probe", "MaxProcesses", "4194304", "4194304"},
+    {"Probe", "RingBufferKiB", "1024", "1024"},
+    {"Probe", "RingBufferKiB", "64", "64"},
+    {"Probe", "TickSec", "500ms", "500ms"},
+    {"Probe", "TickSec", "100ms", "100ms"},
+    {"Probe", "TickSec", "60s", "1min"},
+    {"Probe", "TickSec", "10s", "10s"}, /* longer than RescanSec: rescans every tick */
+    {"Probe", "TickSec", "1.5", "1500ms"},
+    {"Probe", "TickSec", "2", "2s"},
+    {"Probe", "RescanSec", "2min", "2min"},
+    {"Probe", "RescanSec", "1h", "1h"},
+    {"Probe", "ProcRoot", "/host/proc", "/host/proc"},
+    {"Detect", "MinGrowth", "1", "1"},
+    {"Detect", "MinGrowth", "1073741824", "1073741824"},
+    {"Detect", "LeakMinSec", "30", "30s"},
+    {"Detect", "LeakMinSec", "2min", "2min"},
+    {"Detect", "CriticalEtaSec", "90s", "90s"},
+    {"Detect", "CriticalEtaSec", "0", "0"},
+    {"Detect", "CriticalEtaSec", "1.5s", "1500ms"},
+    {"Detect", "CriticalPercent", "75", "75"},
+    {"Detect", "CriticalPercent", "99.5", "99.5"},
+    {"Detect", "CriticalPercent", "80%", "80"},
+    {"Detect", "CriticalPercent", "0", "0"},
+    {"Detect", "CriticalPercent", "100", "100"},
+    {"Detect", "NearLimitFds", "0", "0"},
+    {"Detect", "NearLimitFds", "100", "100"},
+    {"Detect", "CooldownSec", "0", "0"},
+    {"Detect", "CooldownSec", "90", "90s"},
+    {"Detect", "WindowSec", "1h", "1h"},
+    {"Alert", "MinInterval", "0", "0"},
+    {"Alert", "MinInterval", "30s", "30s"},
+    {"Alert", "MinInterval", "250ms", "250ms"},
+    {"Alert", "Burst", "1", "1"},
+    {"Alert", "Burst", "10", "10"},
+    {"Alert", "HistorySize", "1", "1"},
+    {"Alert", "HistorySize", "65536", "65536"},
+    {"Alert", "Journal", "no", "no"},
+    {"Alert", "Journal", "off", "no"},
+    {"Alert", "Journal", "yes", "yes", "Journal=no"},
+    {"Alert", "LogLevel", "debug", "debug"},
+    {"Alert", "LogLevel", "notice", "notice"},
+    {"Alert", "LogLevel", "warning", "warning"},
+    {"Alert", "LogLevel", "err", "err"},
+    {"Api", "SocketPath", "/tmp/x.sock", "/tmp/x.sock"},
+    {"Api", "SocketMode", "0600", "0600"},
+    {"Api", "SocketMode", "666", "0666"},
+    {"Api", "SocketMode", "0", "0000"},
+    {"Api", "SocketGroup", "fdwatch", "fdwatch"},
+    {"Api", "SocketGroup", "123", "123"},
+    {"Api", "AdminGroup", "adm", "adm"},
+    {"Api", "AdminGroup", "_sys.admin-1", "_sys.admin-1"},
+    {"Api", "MaxRequestBytes", "512", "512"},
+    {"Api", "MaxRequestBytes", "16777216", "16777216"},
+    {"Api", "MaxClients", "100", "100"},
+    {"Api", "MaxClients", "1", "1"}, /* below MaxClientsPerUid: that one never bites */
+    {"Api", "MaxClients", "65536", "65536"},
+    {"Api", "MaxClientsPerUid", "1", "1"},
+    {"Api", "MaxClientsPerUid", "64", "64"},
+    {"Api", "RequestTimeoutSec", "100ms", "100ms"},
+    {"Api", "RequestTimeoutSec", "1h", "1h"},
+    {"Api", "IdleTimeoutSec", "0", "0"},
+    {"Api", "IdleTimeoutSec", "1s", "1s"},
+    {"Api", "IdleTimeoutSec", "720h", "720h"},
+    {"Api", "MaxOutputBytes", "4096", "4096"},
+    {"Api", "MaxOutputBytes", "268435456", "268435456"},
 };
 
 static void test_keys_valid(void **state)
@@ -390,14 +390,14 @@ static void test_keys_valid(void **state)
 static void test_keys_fields(void **state)
 {
 	static const char text[] =
-		"[Probe]\nMode=raw\nMaxProcesses=100\nRingBufferKiB=8\nTickSec=250ms\n"
-		"RescanSec=2min\nProcRoot=/p\n"
-		"[Detect]\nMinGrowth=3\nLeakMinSec=45\nCriticalEtaSec=1.25s\n"
-		"CriticalPercent=12.5\nNearLimitFds=4\nCooldownSec=2min\nWindowSec=1h\n"
-		"[Alert]\nMinInterval=90s\nBurst=7\nHistorySize=99\nJournal=no\nLogLevel=debug\n"
-		"[Api]\nSocketPath=/s\nSocketMode=0640\nSocketGroup=g\nAdminGroup=a\n"
-		"MaxRequestBytes=1000\nMaxClients=9\nMaxClientsPerUid=2\n"
-		"RequestTimeoutSec=3s\nIdleTimeoutSec=0\nMaxOutputBytes=5000\n";
+	    "[Probe]\nMode=raw\nMaxProcesses=100\nRingBufferKiB=8\nTickSec=250ms\n"
+	    "RescanSec=2min\nProcRoot=/p\n"
+	    "[Detect]\nMinGrowth=3\nLeakMinSec=45\nCriticalEtaSec=1.25s\n"
+	    "CriticalPercent=12.5\nNearLimitFds=4\nCooldownSec=2min\nWindowSec=1h\n"
+	    "[Alert]\nMinInterval=90s\nBurst=7\nHistorySize=99\nJournal=no\nLogLevel=debug\n"
+	    "[Api]\nSocketPath=/s\nSocketMode=0640\nSocketGroup=g\nAdminGroup=a\n"
+	    "MaxRequestBytes=1000\nMaxClients=9\nMaxClientsPerUid=2\n"
+	    "RequestTimeoutSec=3s\nIdleTimeoutSec=0\nMaxOutputBytes=5000\n";
 	struct fixture *fx = *state;
 	_cleanup_(config_done) struct fdw_config c = {};
 	_cleanup_free_ char *err = NULL;
@@ -440,61 +440,60 @@ static const struct invalid_case {
 	const char *section, *key, *value;
 	const char *reason; /* the whole reason after "file:2: [Section] Key=value: " */
 } invalid_cases[] = {
-	{ "Probe", "Mode", "TRACEPOINT", "must be tracepoint or raw" },
-	{ "Probe", "Mode", "kprobe", "must be tracepoint or raw" },
-	{ "Probe", "MaxProcesses", "63", "out of range, must be 64 to 4194304" },
-	{ "Probe", "MaxProcesses", "4194305", "out of range, must be 64 to 4194304" },
-	{ "Probe", "MaxProcesses", "-1", "not a number" },
-	{ "Probe", "MaxProcesses", "12abc", "not a number" },
-	{ "Probe", "MaxProcesses", "99999999999999999999999",
-	  "out of range, must be 64 to 4194304" },
-	{ "Probe", "RingBufferKiB", "2", "out of range, must be 4 to 262144" },
-	{ "Probe", "RingBufferKiB", "100", "must be a power of two" },
-	{ "Probe", "RingBufferKiB", "524288", "out of range, must be 4 to 262144" },
-	{ "Probe", "TickSec", "50ms", "out of range, must be 100ms to 1min" },
-	{ "Probe", "TickSec", "61s", "out of range, must be 100ms to 1min" },
-	{ "Probe", "TickSec", "1 fortnight", "not a duration (like 500ms, 30s, 2min, 1h)" },
-	{ "Probe", "TickSec", "-1s", "not a duration (like 500ms, 30s, 2min, 1h)" },
-	{ "Probe", "TickSec", "5x", "not a duration (like 500ms, 30s, 2min, 1h)" },
-	{ "Probe", "RescanSec", "500ms", "out of range, must be 1s to 1h" },
-	{ "Probe", "ProcRoot", "proc", "must be an absolute path" },
-	{ "Detect", "MinGrowth", "0", "out of range, must be 1 to 1073741824" },
-	{ "Detect", "MinGrowth", "lots", "not a number" },
-	{ "Detect", "LeakMinSec", "1500ms", "must be whole seconds" },
-	{ "Detect", "LeakMinSec", "0", "out of range, must be 1s to 24h" },
-	{ "Detect", "LeakMinSec", "2d", "not a duration (like 500ms, 30s, 2min, 1h)" },
-	{ "Detect", "CriticalEtaSec", "25h", "out of range, must be 0 to 24h" },
-	{ "Detect", "CriticalPercent", "101", "out of range, must be 0 to 100" },
-	{ "Detect", "CriticalPercent", "-1", "out of range, must be 0 to 100" },
-	{ "Detect", "CriticalPercent", "abc", "not a number" },
-	{ "Detect", "CriticalPercent", "nan", "not a number" },
-	{ "Detect", "CriticalPercent", "%", "not a number" },
-	{ "Detect", "NearLimitFds", "1073741825", "out of range, must be 0 to 1073741824" },
-	{ "Detect", "CooldownSec", "0.5s", "must be whole seconds" },
-	{ "Detect", "WindowSec", "0", "out of range, must be 1s to 24h" },
-	{ "Alert", "MinInterval", "25h", "out of range, must be 0 to 24h" },
-	{ "Alert", "MinInterval", "soon", "not a duration (like 500ms, 30s, 2min, 1h)" },
-	{ "Alert", "Burst", "0", "out of range, must be 1 to 1000" },
-	{ "Alert", "HistorySize", "0", "out of range, must be 1 to 65536" },
-	{ "Alert", "HistorySize", "65537", "out of range, must be 1 to 65536" },
-	{ "Alert", "Journal", "maybe", "must be yes or no" },
-	{ "Alert", "LogLevel", "verbose",
-	  "must be one of debug, info, notice, warning, err, crit, alert, emerg" },
-	{ "Alert", "LogLevel", "INFO",
-	  "must be one of debug, info, notice, warning, err, crit, alert, emerg" },
-	{ "Api", "SocketPath", "api.sock", "must be an absolute path" },
-	{ "Api", "SocketMode", "0668", "must be octal permission bits, 0000 to 0777" },
-	{ "Api", "SocketMode", "01777", "must be octal permission bits, 0000 to 0777" },
-	{ "Api", "SocketMode", "rw-rw----", "must be octal permission bits, 0000 to 0777" },
-	{ "Api", "SocketGroup", "-bad", "not a valid group name or number" },
-	{ "Api", "SocketGroup", "a b", "not a valid group name or number" },
-	{ "Api", "AdminGroup", "wheel!", "not a valid group name or number" },
-	{ "Api", "MaxRequestBytes", "511", "out of range, must be 512 to 16777216" },
-	{ "Api", "MaxClients", "0", "out of range, must be 1 to 65536" },
-	{ "Api", "MaxClientsPerUid", "0", "out of range, must be 1 to 65536" },
-	{ "Api", "RequestTimeoutSec", "0", "out of range, must be 100ms to 1h" },
-	{ "Api", "IdleTimeoutSec", "500ms", "out of range, must be 0 or 1s to 720h" },
-	{ "Api", "MaxOutputBytes", "4095", "out of range, must be 4096 to 268435456" },
+    {"Probe", "Mode", "TRACEPOINT", "must be tracepoint or raw"},
+    {"Probe", "Mode", "kprobe", "must be tracepoint or raw"},
+    {"Probe", "MaxProcesses", "63", "out of range, must be 64 to 4194304"},
+    {"Probe", "MaxProcesses", "4194305", "out of range, must be 64 to 4194304"},
+    {"Probe", "MaxProcesses", "-1", "not a number"},
+    {"Probe", "MaxProcesses", "12abc", "not a number"},
+    {"Probe", "MaxProcesses", "99999999999999999999999", "out of range, must be 64 to 4194304"},
+    {"Probe", "RingBufferKiB", "2", "out of range, must be 4 to 262144"},
+    {"Probe", "RingBufferKiB", "100", "must be a power of two"},
+    {"Probe", "RingBufferKiB", "524288", "out of range, must be 4 to 262144"},
+    {"Probe", "TickSec", "50ms", "out of range, must be 100ms to 1min"},
+    {"Probe", "TickSec", "61s", "out of range, must be 100ms to 1min"},
+    {"Probe", "TickSec", "1 fortnight", "not a duration (like 500ms, 30s, 2min, 1h)"},
+    {"Probe", "TickSec", "-1s", "not a duration (like 500ms, 30s, 2min, 1h)"},
+    {"Probe", "TickSec", "5x", "not a duration (like 500ms, 30s, 2min, 1h)"},
+    {"Probe", "RescanSec", "500ms", "out of range, must be 1s to 1h"},
+    {"Probe", "ProcRoot", "proc", "must be an absolute path"},
+    {"Detect", "MinGrowth", "0", "out of range, must be 1 to 1073741824"},
+    {"Detect", "MinGrowth", "lots", "not a number"},
+    {"Detect", "LeakMinSec", "1500ms", "must be whole seconds"},
+    {"Detect", "LeakMinSec", "0", "out of range, must be 1s to 24h"},
+    {"Detect", "LeakMinSec", "2d", "not a duration (like 500ms, 30s, 2min, 1h)"},
+    {"Detect", "CriticalEtaSec", "25h", "out of range, must be 0 to 24h"},
+    {"Detect", "CriticalPercent", "101", "out of range, must be 0 to 100"},
+    {"Detect", "CriticalPercent", "-1", "out of range, must be 0 to 100"},
+    {"Detect", "CriticalPercent", "abc", "not a number"},
+    {"Detect", "CriticalPercent", "nan", "not a number"},
+    {"Detect", "CriticalPercent", "%", "not a number"},
+    {"Detect", "NearLimitFds", "1073741825", "out of range, must be 0 to 1073741824"},
+    {"Detect", "CooldownSec", "0.5s", "must be whole seconds"},
+    {"Detect", "WindowSec", "0", "out of range, must be 1s to 24h"},
+    {"Alert", "MinInterval", "25h", "out of range, must be 0 to 24h"},
+    {"Alert", "MinInterval", "soon", "not a duration (like 500ms, 30s, 2min, 1h)"},
+    {"Alert", "Burst", "0", "out of range, must be 1 to 1000"},
+    {"Alert", "HistorySize", "0", "out of range, must be 1 to 65536"},
+    {"Alert", "HistorySize", "65537", "out of range, must be 1 to 65536"},
+    {"Alert", "Journal", "maybe", "must be yes or no"},
+    {"Alert", "LogLevel", "verbose",
+     "must be one of debug, info, notice, warning, err, crit, alert, emerg"},
+    {"Alert", "LogLevel", "INFO",
+     "must be one of debug, info, notice, warning, err, crit, alert, emerg"},
+    {"Api", "SocketPath", "api.sock", "must be an absolute path"},
+    {"Api", "SocketMode", "0668", "must be octal permission bits, 0000 to 0777"},
+    {"Api", "SocketMode", "01777", "must be octal permission bits, 0000 to 0777"},
+    {"Api", "SocketMode", "rw-rw----", "must be octal permission bits, 0000 to 0777"},
+    {"Api", "SocketGroup", "-bad", "not a valid group name or number"},
+    {"Api", "SocketGroup", "a b", "not a valid group name or number"},
+    {"Api", "AdminGroup", "wheel!", "not a valid group name or number"},
+    {"Api", "MaxRequestBytes", "511", "out of range, must be 512 to 16777216"},
+    {"Api", "MaxClients", "0", "out of range, must be 1 to 65536"},
+    {"Api", "MaxClientsPerUid", "0", "out of range, must be 1 to 65536"},
+    {"Api", "RequestTimeoutSec", "0", "out of range, must be 100ms to 1h"},
+    {"Api", "IdleTimeoutSec", "500ms", "out of range, must be 0 or 1s to 720h"},
+    {"Api", "MaxOutputBytes", "4095", "out of range, must be 4096 to 268435456"},
 };
 
 static void test_keys_invalid(void **state)
@@ -504,7 +503,7 @@ static void test_keys_invalid(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(invalid_cases); i++) {
 		const struct invalid_case *t = &invalid_cases[i];
 		_cleanup_free_ char *text = NULL, *err = NULL, *want = NULL;
-		struct fdw_config c = { .max_clients = 4242 };
+		struct fdw_config c = {.max_clients = 4242};
 
 		if (asprintf(&text, "[%s]\n%s=%s\n", t->section, t->key, t->value) < 0 ||
 		    asprintf(&want, "%s:2: [%s] %s=%s: %s\n", fx->path, t->section, t->key,
@@ -527,18 +526,18 @@ static void test_duration_units(void **state)
 		const char *value;
 		uint64_t ns;
 	} cases[] = {
-		{ "500ms", 500000000ULL },
-		{ "1s", NSEC_PER_SEC },
-		{ "2min", 120 * NSEC_PER_SEC },
-		{ "2m", 120 * NSEC_PER_SEC },
-		{ "1h", 3600 * NSEC_PER_SEC },
-		{ "1.5s", 1500000000ULL },
-		{ "90", 90 * NSEC_PER_SEC }, /* a bare number is seconds */
-		{ "0", 0 },
-		{ "250us", 250000ULL },
-		{ "7ns", 7 },
-		{ "1sec", NSEC_PER_SEC },
-		{ "0.25", 250000000ULL },
+	    {"500ms", 500000000ULL},
+	    {"1s", NSEC_PER_SEC},
+	    {"2min", 120 * NSEC_PER_SEC},
+	    {"2m", 120 * NSEC_PER_SEC},
+	    {"1h", 3600 * NSEC_PER_SEC},
+	    {"1.5s", 1500000000ULL},
+	    {"90", 90 * NSEC_PER_SEC}, /* a bare number is seconds */
+	    {"0", 0},
+	    {"250us", 250000ULL},
+	    {"7ns", 7},
+	    {"1sec", NSEC_PER_SEC},
+	    {"0.25", 250000000ULL},
 	};
 	struct fixture *fx = *state;
 
@@ -561,19 +560,19 @@ static void test_format_duration(void **state)
 		uint64_t ns;
 		const char *text;
 	} cases[] = {
-		{ 0, "0" },
-		{ 7, "7ns" },
-		{ 1500, "1500ns" },
-		{ 250000, "250us" },
-		{ 500000000, "500ms" },
-		{ 1500000000, "1500ms" },
-		{ NSEC_PER_SEC, "1s" },
-		{ 90 * NSEC_PER_SEC, "90s" },
-		{ 120 * NSEC_PER_SEC, "2min" },
-		{ 3600 * NSEC_PER_SEC, "1h" },
-		{ 5400 * NSEC_PER_SEC, "90min" },
-		{ 123456789, "123456789ns" },
-		{ UINT64_MAX, "18446744073709551615ns" },
+	    {0, "0"},
+	    {7, "7ns"},
+	    {1500, "1500ns"},
+	    {250000, "250us"},
+	    {500000000, "500ms"},
+	    {1500000000, "1500ms"},
+	    {NSEC_PER_SEC, "1s"},
+	    {90 * NSEC_PER_SEC, "90s"},
+	    {120 * NSEC_PER_SEC, "2min"},
+	    {3600 * NSEC_PER_SEC, "1h"},
+	    {5400 * NSEC_PER_SEC, "90min"},
+	    {123456789, "123456789ns"},
+	    {UINT64_MAX, "18446744073709551615ns"},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -596,13 +595,12 @@ static void test_parse_mode(void **state)
 		int r;
 		uint32_t mode;
 	} cases[] = {
-		{ "0660", 0, 0660 },	{ "660", 0, 0660 },    { "0", 0, 0 },
-		{ "07777", 0, 07777 },	{ "0000644", 0, 0644 }, { "010000", -ERANGE },
-		{ "0668", -EINVAL },	{ "", -EINVAL },       { "-1", -EINVAL },
-		{ " 644", -EINVAL },	{ "0x1ff", -EINVAL },  { "rw", -EINVAL },
+	    {"0660", 0, 0660},	  {"660", 0, 0660},    {"0", 0, 0},	   {"07777", 0, 07777},
+	    {"0000644", 0, 0644}, {"010000", -ERANGE}, {"0668", -EINVAL},  {"", -EINVAL},
+	    {"-1", -EINVAL},	  {" 644", -EINVAL},   {"0x1ff", -EINVAL}, {"rw", -EINVAL},
 	};
 
-	assert_int_equal(parse_mode(NULL, &(uint32_t){ 0 }), -EINVAL);
+	assert_int_equal(parse_mode(NULL, &(uint32_t){0}), -EINVAL);
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		uint32_t mode = 0xdead;
 
@@ -618,11 +616,11 @@ static void test_log_level(void **state)
 		const char *name;
 		int level;
 	} cases[] = {
-		{ "emerg", LOG_EMERG }, { "alert", LOG_ALERT },	    { "crit", LOG_CRIT },
-		{ "err", LOG_ERR },	{ "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
-		{ "info", LOG_INFO },	{ "debug", LOG_DEBUG },
+	    {"emerg", LOG_EMERG}, {"alert", LOG_ALERT},	    {"crit", LOG_CRIT},
+	    {"err", LOG_ERR},	  {"warning", LOG_WARNING}, {"notice", LOG_NOTICE},
+	    {"info", LOG_INFO},	  {"debug", LOG_DEBUG},
 	};
-	static const char *const bad[] = { "INFO", "warn", "error", "", "7", "debugx" };
+	static const char *const bad[] = {"INFO", "warn", "error", "", "7", "debugx"};
 	int level;
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -678,10 +676,10 @@ static void test_libinih_build(void **state)
 			     "K=v ; inline comment\n" /* stripped: we document it */
 			     "H=v # not a comment\n"
 			     "L=a\n"
-			     "  b\n"			  /* continuation: our reader prevents it */
-			     "M: c\n"		  /* ':' separator: our reader rejects it */
+			     "  b\n"  /* continuation: our reader prevents it */
+			     "M: c\n" /* ':' separator: our reader rejects it */
 			     "[B]\n"
-			     "no equals sign\n"	  /* error, no handler call */
+			     "no equals sign\n" /* error, no handler call */
 			     "N=d\n",
 			     collect, f);
 	assert_int_equal(fclose(f), 0);
@@ -703,58 +701,54 @@ static const struct syntax_case {
 	const char *err;		  /* the error output, "@:" for "file:"; "" when it loads */
 	const char *section, *key, *want; /* when it loads: this value in the dump */
 } syntax_cases[] = {
-	{ "inline ; comment ends a value (libinih)", "[Api]\nMaxClients=32 ; at most\n", "", "Api",
-	  "MaxClients", "32" },
-	{ "; without whitespace before it is part of the value", "[Api]\nSocketGroup=a;b\n",
-	  "@:2: [Api] SocketGroup=a;b: not a valid group name or number\n" },
-	{ "# after a value is not a comment", "[Api]\nMaxClients=32 # at most\n",
-	  "@:2: [Api] MaxClients=32 # at most: not a number\n" },
-	{ "comment lines, indented too", "# c\n; c\n[Api]\n   # c\n\t; c\nMaxClients=33\n", "",
-	  "Api", "MaxClients", "33" },
-	{ "an indented line is a key, not a continuation (libinih's multi-line is off)",
-	  "[Api]\nMaxClients=32\n    MaxClientsPerUid=8\n", "", "Api", "MaxClientsPerUid", "8" },
-	{ "an indented line after a key is not glued to its value",
-	  "[Api]\nSocketGroup=adm\n  wheel\n", "@:3: [Api] wheel: expected Key=value\n" },
-	{ "whitespace around key and value", "[Api]\n  MaxClients \t=   34  \n", "", "Api",
-	  "MaxClients", "34" },
-	{ "CRLF line ends", "[Api]\r\nMaxClients=35\r\n", "", "Api", "MaxClients", "35" },
-	{ "UTF-8 byte order mark", "\xef\xbb\xbf[Api]\nMaxClients=36\n", "", "Api", "MaxClients",
-	  "36" },
-	{ "no newline at the end", "[Api]\nMaxClients=37", "", "Api", "MaxClients", "37" },
-	{ "a later assignment wins", "[Api]\nMaxClients=10\nMaxClients=38\n", "", "Api",
-	  "MaxClients", "38" },
-	{ "an empty value resets the default", "[Api]\nMaxClients=10\nMaxClients=\n", "", "Api",
-	  "MaxClients", "64" },
-	{ "an empty value resets a string to none", "[Api]\nSocketGroup=adm\nSocketGroup=\n", "",
-	  "Api", "SocketGroup", "" },
-	{ "an empty value resets a path", "[Probe]\nProcRoot=/x\nProcRoot=\n", "", "Probe",
-	  "ProcRoot", "/proc" },
-	{ "a section may come back",
-	  "[Api]\nMaxClients=10\n[Probe]\nTickSec=2s\n[Api]\nMaxClients=39\n", "", "Api",
-	  "MaxClients", "39" },
-	{ "'=' in a value", "[Rule x]\nComm=a=b\n", "", "Rule x", "Comm", "a=b" },
-	{ "key outside a section", "MaxClients=3\n", "@:1: MaxClients=3: not in a section\n" },
-	{ "no '='", "[Api]\nMaxClients\n", "@:2: [Api] MaxClients: expected Key=value\n" },
-	{ "':' is not a separator (libinih would take it)", "[Api]\nMaxClients: 3\n",
-	  "@:2: [Api] MaxClients: 3: expected Key=value\n" },
-	{ "':' before '='", "[Api]\nMax:Clients=3\n",
-	  "@:2: [Api] Max:Clients=3: invalid key name\n" },
-	{ "empty key", "[Api]\n=3\n", "@:2: [Api] =3: invalid key name\n" },
-	{ "header without ']': its keys are skipped", "[Api\nMaxClients=x\n",
-	  "@:1: [Api: invalid section header, expected [Name]\n" },
-	{ "text after the header", "[Api] x\n",
-	  "@:1: [Api] x: invalid section header, expected [Name]\n" },
-	{ "unknown section: reported once, its keys skipped",
-	  "[Foo]\nBar=1\nBaz=2\n[Api]\nMaxClients=x\n",
-	  "@:1: [Foo]: unknown section\n@:5: [Api] MaxClients=x: not a number\n" },
-	{ "sections are case-sensitive", "[api]\nMaxClients=3\n", "@:1: [api]: unknown section\n" },
-	{ "unknown key", "[Api]\nMaxClient=3\n", "@:2: [Api] MaxClient=3: unknown key\n" },
-	{ "keys are case-sensitive", "[Api]\nmaxclients=3\n",
-	  "@:2: [Api] maxclients=3: unknown key\n" },
-	{ "a key of another section", "[Probe]\nMaxClients=3\n",
-	  "@:2: [Probe] MaxClients=3: unknown key (it belongs in [Api])\n" },
-	{ "line numbers count blank and comment lines", "\n# one\n\n[Api]\n; two\n\nMaxClients=x\n",
-	  "@:7: [Api] MaxClients=x: not a number\n" },
+    {"inline ; comment ends a value (libinih)", "[Api]\nMaxClients=32 ; at most\n", "", "Api",
+     "MaxClients", "32"},
+    {"; without whitespace before it is part of the value", "[Api]\nSocketGroup=a;b\n",
+     "@:2: [Api] SocketGroup=a;b: not a valid group name or number\n"},
+    {"# after a value is not a comment", "[Api]\nMaxClients=32 # at most\n",
+     "@:2: [Api] MaxClients=32 # at most: not a number\n"},
+    {"comment lines, indented too", "# c\n; c\n[Api]\n   # c\n\t; c\nMaxClients=33\n", "", "Api",
+     "MaxClients", "33"},
+    {"an indented line is a key, not a continuation (libinih's multi-line is off)",
+     "[Api]\nMaxClients=32\n    MaxClientsPerUid=8\n", "", "Api", "MaxClientsPerUid", "8"},
+    {"an indented line after a key is not glued to its value", "[Api]\nSocketGroup=adm\n  wheel\n",
+     "@:3: [Api] wheel: expected Key=value\n"},
+    {"whitespace around key and value", "[Api]\n  MaxClients \t=   34  \n", "", "Api", "MaxClients",
+     "34"},
+    {"CRLF line ends", "[Api]\r\nMaxClients=35\r\n", "", "Api", "MaxClients", "35"},
+    {"UTF-8 byte order mark", "\xef\xbb\xbf[Api]\nMaxClients=36\n", "", "Api", "MaxClients", "36"},
+    {"no newline at the end", "[Api]\nMaxClients=37", "", "Api", "MaxClients", "37"},
+    {"a later assignment wins", "[Api]\nMaxClients=10\nMaxClients=38\n", "", "Api", "MaxClients",
+     "38"},
+    {"an empty value resets the default", "[Api]\nMaxClients=10\nMaxClients=\n", "", "Api",
+     "MaxClients", "64"},
+    {"an empty value resets a string to none", "[Api]\nSocketGroup=adm\nSocketGroup=\n", "", "Api",
+     "SocketGroup", ""},
+    {"an empty value resets a path", "[Probe]\nProcRoot=/x\nProcRoot=\n", "", "Probe", "ProcRoot",
+     "/proc"},
+    {"a section may come back", "[Api]\nMaxClients=10\n[Probe]\nTickSec=2s\n[Api]\nMaxClients=39\n",
+     "", "Api", "MaxClients", "39"},
+    {"'=' in a value", "[Rule x]\nComm=a=b\n", "", "Rule x", "Comm", "a=b"},
+    {"key outside a section", "MaxClients=3\n", "@:1: MaxClients=3: not in a section\n"},
+    {"no '='", "[Api]\nMaxClients\n", "@:2: [Api] MaxClients: expected Key=value\n"},
+    {"':' is not a separator (libinih would take it)", "[Api]\nMaxClients: 3\n",
+     "@:2: [Api] MaxClients: 3: expected Key=value\n"},
+    {"':' before '='", "[Api]\nMax:Clients=3\n", "@:2: [Api] Max:Clients=3: invalid key name\n"},
+    {"empty key", "[Api]\n=3\n", "@:2: [Api] =3: invalid key name\n"},
+    {"header without ']': its keys are skipped", "[Api\nMaxClients=x\n",
+     "@:1: [Api: invalid section header, expected [Name]\n"},
+    {"text after the header", "[Api] x\n",
+     "@:1: [Api] x: invalid section header, expected [Name]\n"},
+    {"unknown section: reported once, its keys skipped",
+     "[Foo]\nBar=1\nBaz=2\n[Api]\nMaxClients=x\n",
+     "@:1: [Foo]: unknown section\n@:5: [Api] MaxClients=x: not a number\n"},
+    {"sections are case-sensitive", "[api]\nMaxClients=3\n", "@:1: [api]: unknown section\n"},
+    {"unknown key", "[Api]\nMaxClient=3\n", "@:2: [Api] MaxClient=3: unknown key\n"},
+    {"keys are case-sensitive", "[Api]\nmaxclients=3\n", "@:2: [Api] maxclients=3: unknown key\n"},
+    {"a key of another section", "[Probe]\nMaxClients=3\n",
+     "@:2: [Probe] MaxClients=3: unknown key (it belongs in [Api])\n"},
+    {"line numbers count blank and comment lines", "\n# one\n\n[Api]\n; two\n\nMaxClients=x\n",
+     "@:7: [Api] MaxClients=x: not a number\n"},
 };
 
 static void test_syntax(void **state)
@@ -801,15 +795,15 @@ static void test_long_values(void **state)
 		size_t len;	    /* of the value: "/aaa..." or "aaa..." */
 		const char *reason; /* NULL: loads */
 	} cases[] = {
-		/* sun_path is 108 bytes with the NUL. */
-		{ "Api", "SocketPath", "", 107, NULL },
-		{ "Api", "SocketPath", "", 108, "too long, at most 107 bytes" },
-		/* A path must fit a line of a dump. */
-		{ "Probe", "ProcRoot", "", 160, NULL },
-		{ "Probe", "ProcRoot", "", 161, "too long, at most 160 bytes" },
-		/* "Comm=" + 194 = 199 bytes; leading whitespace does not count. */
-		{ "Rule x", "Comm", "", 194, NULL },
-		{ "Rule x", "Comm", "\t    ", 194, NULL },
+	    /* sun_path is 108 bytes with the NUL. */
+	    {"Api", "SocketPath", "", 107, NULL},
+	    {"Api", "SocketPath", "", 108, "too long, at most 107 bytes"},
+	    /* A path must fit a line of a dump. */
+	    {"Probe", "ProcRoot", "", 160, NULL},
+	    {"Probe", "ProcRoot", "", 161, "too long, at most 160 bytes"},
+	    /* "Comm=" + 194 = 199 bytes; leading whitespace does not count. */
+	    {"Rule x", "Comm", "", 194, NULL},
+	    {"Rule x", "Comm", "\t    ", 194, NULL},
 	};
 	struct fixture *fx = *state;
 	_cleanup_(config_done) struct fdw_config c = {};
@@ -895,10 +889,10 @@ static void test_dropin_order(void **state)
 
 	assert_int_equal(load(fx->path, &c, &err), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(c.max_clients, 30);	       /* 20-b after 10-a after the main file */
-	assert_int_equal(c.max_request_bytes, 2000);   /* 10-a over the main file */
-	assert_int_equal(c.max_output_bytes, 9000);    /* 9-c */
-	assert_int_equal(c.max_clients_per_uid, 16);   /* nobody set it */
+	assert_int_equal(c.max_clients, 30);	     /* 20-b after 10-a after the main file */
+	assert_int_equal(c.max_request_bytes, 2000); /* 10-a over the main file */
+	assert_int_equal(c.max_output_bytes, 9000);  /* 9-c */
+	assert_int_equal(c.max_clients_per_uid, 16); /* nobody set it */
 }
 
 static void test_dropin_file_order_reverse(void **state)
@@ -918,11 +912,11 @@ static void test_dropin_file_order_reverse(void **state)
 static void test_dropin_order_full(void **state)
 {
 	/* Created in this order; each adds an unnamed rule, so the rules list the order read. */
-	static const char *const created[] = { "50-e.conf", "10-a.conf", "9-z.conf", "a.conf",
-					       "30-c.conf", "B.conf",	 "20-b.conf", "40-d.conf" };
+	static const char *const created[] = {"50-e.conf", "10-a.conf", "9-z.conf",  "a.conf",
+					      "30-c.conf", "B.conf",	"20-b.conf", "40-d.conf"};
 	/* strcmp, not numeric and not the locale's collation ("B" < "a"). */
-	static const char *const want[] = { "10-a.conf", "20-b.conf", "30-c.conf", "40-d.conf",
-					    "50-e.conf", "9-z.conf",  "B.conf",	   "a.conf" };
+	static const char *const want[] = {"10-a.conf", "20-b.conf", "30-c.conf", "40-d.conf",
+					   "50-e.conf", "9-z.conf",  "B.conf",	  "a.conf"};
 	struct fixture *fx = *state;
 	_cleanup_(config_done) struct fdw_config c = {};
 	_cleanup_free_ char *err = NULL;
@@ -1008,16 +1002,16 @@ static void test_multiple_errors_atomic(void **state)
 	saved = c;
 	before = dump(&c);
 
-	write_file(fx->path, "[Probe]\n"		 /* 1 */
-			     "TickSec=5ms\n"		 /* 2 */
-			     "Bogus=1\n"		 /* 3 */
-			     "[Nope]\n"			 /* 4 */
-			     "X=1\n"			 /* 5: skipped with its section */
-			     "[Api]\n"			 /* 6 */
-			     "MaxClients=lots\n"	 /* 7 */
-			     "[Rule empty]\n"		 /* 8: no match key */
-			     "Ignore=yes\n"		 /* 9 */
-			     "MaxClients=20\n");	 /* 10: not the last error of the file */
+	write_file(fx->path, "[Probe]\n"	 /* 1 */
+			     "TickSec=5ms\n"	 /* 2 */
+			     "Bogus=1\n"	 /* 3 */
+			     "[Nope]\n"		 /* 4 */
+			     "X=1\n"		 /* 5: skipped with its section */
+			     "[Api]\n"		 /* 6 */
+			     "MaxClients=lots\n" /* 7 */
+			     "[Rule empty]\n"	 /* 8: no match key */
+			     "Ignore=yes\n"	 /* 9 */
+			     "MaxClients=20\n"); /* 10: not the last error of the file */
 	write_dropin(fx, "10-a.conf", "[Detect]\nCriticalPercent=200\n");
 	assert_int_equal(load(fx->path, &c, &err2), -EINVAL);
 	if (asprintf(&want,
@@ -1055,19 +1049,19 @@ static void test_no_err_file(void **state)
 static const struct cross_case {
 	const char *text, *err;
 } cross_cases[] = {
-	{ "[Detect]\nLeakMinSec=2min\nWindowSec=1min\n",
-	  "@:3: [Detect] LeakMinSec=2min, WindowSec=1min: LeakMinSec must not be longer than "
-	  "WindowSec (the history kept)\n" },
-	{ "[Detect]\nWindowSec=1min\nLeakMinSec=2min\n",
-	  "@:3: [Detect] LeakMinSec=2min, WindowSec=1min: LeakMinSec must not be longer than "
-	  "WindowSec (the history kept)\n" },
-	{ "[Detect]\nWindowSec=1min\nLeakMinSec=2min\nWindowSec=3min\n", "" },
-	{ "[Detect]\nWindowSec=5min\n[Rule a]\nComm=x\nLeakMinSec=10min\n",
-	  "@:5: [Rule a] LeakMinSec=10min: longer than [Detect] WindowSec=5min\n" },
-	{ "[Rule a]\nComm=x\nLeakMinSec=10min\n[Detect]\nWindowSec=5min\n",
-	  "@:5: [Rule a] LeakMinSec=10min: longer than [Detect] WindowSec=5min\n" },
-	/* Equal is fine. */
-	{ "[Detect]\nLeakMinSec=5min\nWindowSec=5min\n[Rule a]\nComm=x\nLeakMinSec=5min\n", "" },
+    {"[Detect]\nLeakMinSec=2min\nWindowSec=1min\n",
+     "@:3: [Detect] LeakMinSec=2min, WindowSec=1min: LeakMinSec must not be longer than "
+     "WindowSec (the history kept)\n"},
+    {"[Detect]\nWindowSec=1min\nLeakMinSec=2min\n",
+     "@:3: [Detect] LeakMinSec=2min, WindowSec=1min: LeakMinSec must not be longer than "
+     "WindowSec (the history kept)\n"},
+    {"[Detect]\nWindowSec=1min\nLeakMinSec=2min\nWindowSec=3min\n", ""},
+    {"[Detect]\nWindowSec=5min\n[Rule a]\nComm=x\nLeakMinSec=10min\n",
+     "@:5: [Rule a] LeakMinSec=10min: longer than [Detect] WindowSec=5min\n"},
+    {"[Rule a]\nComm=x\nLeakMinSec=10min\n[Detect]\nWindowSec=5min\n",
+     "@:5: [Rule a] LeakMinSec=10min: longer than [Detect] WindowSec=5min\n"},
+    /* Equal is fine. */
+    {"[Detect]\nLeakMinSec=5min\nWindowSec=5min\n[Rule a]\nComm=x\nLeakMinSec=5min\n", ""},
 };
 
 static void test_cross_checks(void **state)
@@ -1158,35 +1152,34 @@ static void test_rules_dropin_merge(void **state)
 static const struct rule_error_case {
 	const char *text, *err;
 } rule_error_cases[] = {
-	{ "[Rule x]\nIgnore=yes\n", "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n" },
-	{ "[Rule x]\n", "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n" },
-	{ "[Rule]\nMinGrowth=3\n",
-	  "@:1: [Rule rule-1]: no match key, want Comm=, Unit= or Uid=\n" },
-	{ "[Rule x]\nComm=a\nComm=\n", "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n" },
-	{ "[Rule bad name]\nComm=a\n",
-	  "@:1: [Rule bad name]: invalid rule name, want 1 to 64 of A-Z a-z 0-9 _ . : @ -\n" },
-	{ "[Rule ]\nComm=a\n",
-	  "@:1: [Rule ]: invalid rule name, want 1 to 64 of A-Z a-z 0-9 _ . : @ -\n" },
-	{ "[Rulex]\nComm=a\n", "@:1: [Rulex]: unknown section\n" },
-	{ "[Rule x]\nComm=a\nFoo=1\n", "@:3: [Rule x] Foo=1: unknown key\n" },
-	{ "[Rule x]\nComm=a\nNearLimitFds=1\n", "@:3: [Rule x] NearLimitFds=1: unknown key\n" },
-	{ "[Rule x]\nComm=a\nIgnore=maybe\n", "@:3: [Rule x] Ignore=maybe: must be yes or no\n" },
-	{ "[Rule x]\nComm=a\nMinGrowth=0\n",
-	  "@:3: [Rule x] MinGrowth=0: out of range, must be 1 to 1073741824\n" },
-	{ "[Rule x]\nComm=a\nLeakMinSec=1.5s\n",
-	  "@:3: [Rule x] LeakMinSec=1.5s: must be whole seconds\n" },
-	{ "[Rule x]\nComm=a\nCriticalEtaSec=forever\n",
-	  "@:3: [Rule x] CriticalEtaSec=forever: not a duration (like 500ms, 30s, 2min, 1h)\n" },
-	{ "[Rule x]\nComm=a\nCriticalPercent=150\n",
-	  "@:3: [Rule x] CriticalPercent=150: out of range, must be 0 to 100\n" },
-	{ "[Rule x]\nUid=nosuchuser-fdwatch\n",
-	  "@:2: [Rule x] Uid=nosuchuser-fdwatch: unknown user\n"
-	  "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n" },
-	{ "[Rule x]\nComm=a\nUid=4294967295\n", "@:3: [Rule x] Uid=4294967295: out of range\n" },
-	{ "[Rule x]\nComm=a\nUid=-1\n", "@:3: [Rule x] Uid=-1: not a user name or number\n" },
-	{ "[Rule x]\nComm=a\nUid=1.5\n", "@:3: [Rule x] Uid=1.5: not a user name or number\n" },
-	{ "[Rule x]\nComm=a\x01\n", "@:2: [Rule x] Comm=a\x01: control characters in the pattern\n"
-				   "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n" },
+    {"[Rule x]\nIgnore=yes\n", "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n"},
+    {"[Rule x]\n", "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n"},
+    {"[Rule]\nMinGrowth=3\n", "@:1: [Rule rule-1]: no match key, want Comm=, Unit= or Uid=\n"},
+    {"[Rule x]\nComm=a\nComm=\n", "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n"},
+    {"[Rule bad name]\nComm=a\n",
+     "@:1: [Rule bad name]: invalid rule name, want 1 to 64 of A-Z a-z 0-9 _ . : @ -\n"},
+    {"[Rule ]\nComm=a\n",
+     "@:1: [Rule ]: invalid rule name, want 1 to 64 of A-Z a-z 0-9 _ . : @ -\n"},
+    {"[Rulex]\nComm=a\n", "@:1: [Rulex]: unknown section\n"},
+    {"[Rule x]\nComm=a\nFoo=1\n", "@:3: [Rule x] Foo=1: unknown key\n"},
+    {"[Rule x]\nComm=a\nNearLimitFds=1\n", "@:3: [Rule x] NearLimitFds=1: unknown key\n"},
+    {"[Rule x]\nComm=a\nIgnore=maybe\n", "@:3: [Rule x] Ignore=maybe: must be yes or no\n"},
+    {"[Rule x]\nComm=a\nMinGrowth=0\n",
+     "@:3: [Rule x] MinGrowth=0: out of range, must be 1 to 1073741824\n"},
+    {"[Rule x]\nComm=a\nLeakMinSec=1.5s\n",
+     "@:3: [Rule x] LeakMinSec=1.5s: must be whole seconds\n"},
+    {"[Rule x]\nComm=a\nCriticalEtaSec=forever\n",
+     "@:3: [Rule x] CriticalEtaSec=forever: not a duration (like 500ms, 30s, 2min, 1h)\n"},
+    {"[Rule x]\nComm=a\nCriticalPercent=150\n",
+     "@:3: [Rule x] CriticalPercent=150: out of range, must be 0 to 100\n"},
+    {"[Rule x]\nUid=nosuchuser-fdwatch\n",
+     "@:2: [Rule x] Uid=nosuchuser-fdwatch: unknown user\n"
+     "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n"},
+    {"[Rule x]\nComm=a\nUid=4294967295\n", "@:3: [Rule x] Uid=4294967295: out of range\n"},
+    {"[Rule x]\nComm=a\nUid=-1\n", "@:3: [Rule x] Uid=-1: not a user name or number\n"},
+    {"[Rule x]\nComm=a\nUid=1.5\n", "@:3: [Rule x] Uid=1.5: not a user name or number\n"},
+    {"[Rule x]\nComm=a\x01\n", "@:2: [Rule x] Comm=a\x01: control characters in the pattern\n"
+			       "@:1: [Rule x]: no match key, want Comm=, Unit= or Uid=\n"},
 };
 
 static void test_rules_errors(void **state)
@@ -1220,22 +1213,22 @@ static const struct match_case {
 	uint64_t min_growth, leak_min_sec;
 	double critical_eta_sec, critical_percent;
 } match_cases[] = {
-	/* First match wins: ignore-cc comes before alice. */
-	{ "cc1plus", "user@1000.service", 1000, "ignore-cc", 16, 60, 300, 90 },
-	{ "cc1", NULL, 0, "ignore-cc", 16, 60, 300, 90 },
-	{ "CC1", NULL, 5, NULL, 16, 60, 300, 90 }, /* case-sensitive */
-	{ "nginx", "nginx.service", 33, "web", 100, 60, 300, 90 },
-	{ "nginx", "nginx-proxy.service", 33, "web", 100, 60, 300, 90 },
-	{ "nginx", "nginx.socket", 33, NULL, 16, 60, 300, 90 },
-	{ "nginx", NULL, 33, NULL, 16, 60, 300, 90 }, /* no unit: no Unit= rule matches */
-	{ "python3", "x.service", 1000, "alice-python", 16, 300, 30, 50 },
-	{ "python3", "x.service", 1001, NULL, 16, 60, 300, 90 }, /* all keys must match */
-	{ "bash", NULL, 1000, "alice", 16, 60, 300, 90 },
-	{ "kworker/0:1", NULL, 0, "kworker", 16, 60, 300, 90 }, /* '*' matches '/' */
-	{ "sshd", "ssh.service", 0, "system-services", 16, 60, 300, 90 },
-	{ "sshd", "ssh.service", 1, NULL, 16, 60, 300, 90 },
-	{ NULL, NULL, 5, NULL, 16, 60, 300, 90 },
-	{ NULL, NULL, 1000, "alice", 16, 60, 300, 90 },
+    /* First match wins: ignore-cc comes before alice. */
+    {"cc1plus", "user@1000.service", 1000, "ignore-cc", 16, 60, 300, 90},
+    {"cc1", NULL, 0, "ignore-cc", 16, 60, 300, 90},
+    {"CC1", NULL, 5, NULL, 16, 60, 300, 90}, /* case-sensitive */
+    {"nginx", "nginx.service", 33, "web", 100, 60, 300, 90},
+    {"nginx", "nginx-proxy.service", 33, "web", 100, 60, 300, 90},
+    {"nginx", "nginx.socket", 33, NULL, 16, 60, 300, 90},
+    {"nginx", NULL, 33, NULL, 16, 60, 300, 90}, /* no unit: no Unit= rule matches */
+    {"python3", "x.service", 1000, "alice-python", 16, 300, 30, 50},
+    {"python3", "x.service", 1001, NULL, 16, 60, 300, 90}, /* all keys must match */
+    {"bash", NULL, 1000, "alice", 16, 60, 300, 90},
+    {"kworker/0:1", NULL, 0, "kworker", 16, 60, 300, 90}, /* '*' matches '/' */
+    {"sshd", "ssh.service", 0, "system-services", 16, 60, 300, 90},
+    {"sshd", "ssh.service", 1, NULL, 16, 60, 300, 90},
+    {NULL, NULL, 5, NULL, 16, 60, 300, 90},
+    {NULL, NULL, 1000, "alice", 16, 60, 300, 90},
 };
 
 static void test_match(void **state)
@@ -1294,22 +1287,22 @@ static const struct restart_case {
 	int n;
 	const char *out;
 } restart_cases[] = {
-	{ "[Probe]\nMode=raw\n", 1, "[Probe] Mode=tracepoint -> raw\n" },
-	{ "[Probe]\nMaxProcesses=32768\n", 1, "[Probe] MaxProcesses=16384 -> 32768\n" },
-	{ "[Probe]\nRingBufferKiB=512\n", 1, "[Probe] RingBufferKiB=256 -> 512\n" },
-	{ "[Probe]\nProcRoot=/host/proc\n", 1, "[Probe] ProcRoot=/proc -> /host/proc\n" },
-	{ "[Api]\nSocketPath=/run/x.sock\n", 1,
-	  "[Api] SocketPath=/run/fdwatch/api.sock -> /run/x.sock\n" },
-	{ "[Probe]\nMode=raw\n[Api]\nSocketPath=/run/x.sock\n", 2,
-	  "[Probe] Mode=tracepoint -> raw\n"
-	  "[Api] SocketPath=/run/fdwatch/api.sock -> /run/x.sock\n" },
-	/* Reloadable. */
-	{ "[Probe]\nTickSec=2s\nRescanSec=10s\n", 0, "" },
-	{ "[Detect]\nMinGrowth=5\n", 0, "" },
-	{ "[Alert]\nJournal=no\nLogLevel=debug\n", 0, "" },
-	{ "[Api]\nSocketMode=0600\nSocketGroup=adm\nMaxClients=5\nMaxClientsPerUid=5\n", 0, "" },
-	{ "[Rule x]\nComm=x\n", 0, "" },
-	{ "[Probe]\nMaxProcesses=16384\n", 0, "" }, /* set, but to the same */
+    {"[Probe]\nMode=raw\n", 1, "[Probe] Mode=tracepoint -> raw\n"},
+    {"[Probe]\nMaxProcesses=32768\n", 1, "[Probe] MaxProcesses=16384 -> 32768\n"},
+    {"[Probe]\nRingBufferKiB=512\n", 1, "[Probe] RingBufferKiB=256 -> 512\n"},
+    {"[Probe]\nProcRoot=/host/proc\n", 1, "[Probe] ProcRoot=/proc -> /host/proc\n"},
+    {"[Api]\nSocketPath=/run/x.sock\n", 1,
+     "[Api] SocketPath=/run/fdwatch/api.sock -> /run/x.sock\n"},
+    {"[Probe]\nMode=raw\n[Api]\nSocketPath=/run/x.sock\n", 2,
+     "[Probe] Mode=tracepoint -> raw\n"
+     "[Api] SocketPath=/run/fdwatch/api.sock -> /run/x.sock\n"},
+    /* Reloadable. */
+    {"[Probe]\nTickSec=2s\nRescanSec=10s\n", 0, ""},
+    {"[Detect]\nMinGrowth=5\n", 0, ""},
+    {"[Alert]\nJournal=no\nLogLevel=debug\n", 0, ""},
+    {"[Api]\nSocketMode=0600\nSocketGroup=adm\nMaxClients=5\nMaxClientsPerUid=5\n", 0, ""},
+    {"[Rule x]\nComm=x\n", 0, ""},
+    {"[Probe]\nMaxProcesses=16384\n", 0, ""}, /* set, but to the same */
 };
 
 static void test_restart_needed(void **state)
@@ -1390,18 +1383,18 @@ static void test_dump_round_trip_defaults(void **state)
 static void test_dump_round_trip(void **state)
 {
 	static const char conf[] =
-		"[Probe]\nMode=raw\nMaxProcesses=100\nRingBufferKiB=8\nTickSec=1.25s\n"
-		"RescanSec=90\nProcRoot=/host/proc\n"
-		"[Detect]\nMinGrowth=3\nLeakMinSec=45\nCriticalEtaSec=0.3s\n"
-		"CriticalPercent=12.34\nNearLimitFds=4\nCooldownSec=2min\nWindowSec=1h\n"
-		"[Alert]\nMinInterval=123456789ns\nBurst=7\nHistorySize=99\nJournal=no\n"
-		"LogLevel=crit\n"
-		"[Api]\nSocketPath=/s\nSocketMode=0640\nSocketGroup=g\nAdminGroup=a\n"
-		"MaxRequestBytes=1000\nMaxClients=9\nMaxClientsPerUid=2\n"
-		"RequestTimeoutSec=3s\nIdleTimeoutSec=0\nMaxOutputBytes=5000\n"
-		"[Rule java]\nComm=java\nUnit=*.service\nMinGrowth=256\nLeakMinSec=10min\n"
-		"[Rule]\nUid=1000\nIgnore=yes\nCriticalEtaSec=1.5s\nCriticalPercent=33.3\n"
-		"[Rule odd]\nComm=a=b;c#d\n";
+	    "[Probe]\nMode=raw\nMaxProcesses=100\nRingBufferKiB=8\nTickSec=1.25s\n"
+	    "RescanSec=90\nProcRoot=/host/proc\n"
+	    "[Detect]\nMinGrowth=3\nLeakMinSec=45\nCriticalEtaSec=0.3s\n"
+	    "CriticalPercent=12.34\nNearLimitFds=4\nCooldownSec=2min\nWindowSec=1h\n"
+	    "[Alert]\nMinInterval=123456789ns\nBurst=7\nHistorySize=99\nJournal=no\n"
+	    "LogLevel=crit\n"
+	    "[Api]\nSocketPath=/s\nSocketMode=0640\nSocketGroup=g\nAdminGroup=a\n"
+	    "MaxRequestBytes=1000\nMaxClients=9\nMaxClientsPerUid=2\n"
+	    "RequestTimeoutSec=3s\nIdleTimeoutSec=0\nMaxOutputBytes=5000\n"
+	    "[Rule java]\nComm=java\nUnit=*.service\nMinGrowth=256\nLeakMinSec=10min\n"
+	    "[Rule]\nUid=1000\nIgnore=yes\nCriticalEtaSec=1.5s\nCriticalPercent=33.3\n"
+	    "[Rule odd]\nComm=a=b;c#d\n";
 	struct fixture *fx = *state;
 	_cleanup_(config_done) struct fdw_config c = {}, d = {};
 	_cleanup_free_ char *err = NULL, *text = NULL, *def = NULL;
@@ -1539,40 +1532,40 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-		T(test_defaults),
-		T(test_missing_main_file),
-		T(test_empty_file),
-		T(test_keys_valid),
-		T(test_keys_fields),
-		T(test_keys_invalid),
-		T(test_duration_units),
-		T(test_format_duration),
-		T(test_parse_mode),
-		T(test_log_level),
-		T(test_libinih_build),
-		T(test_syntax),
-		T(test_long_values),
-		T(test_nul_byte),
-		T(test_dropin_order),
-		T(test_dropin_file_order_reverse),
-		T(test_dropin_order_full),
-		T(test_dropins_without_main),
-		T(test_dropin_needs_section),
-		T(test_io_errors),
-		T(test_multiple_errors_atomic),
-		T(test_no_err_file),
-		T(test_cross_checks),
-		T(test_rules_parse),
-		T(test_rules_dropin_merge),
-		T(test_rules_errors),
-		T(test_match),
-		T(test_match_no_rules),
-		T(test_restart_needed),
-		T(test_dump_every_key),
-		T(test_dump_round_trip_defaults),
-		T(test_dump_round_trip),
-		T(test_shipped_conf_is_defaults),
-		T(test_shipped_conf_example_rules),
+	    T(test_defaults),
+	    T(test_missing_main_file),
+	    T(test_empty_file),
+	    T(test_keys_valid),
+	    T(test_keys_fields),
+	    T(test_keys_invalid),
+	    T(test_duration_units),
+	    T(test_format_duration),
+	    T(test_parse_mode),
+	    T(test_log_level),
+	    T(test_libinih_build),
+	    T(test_syntax),
+	    T(test_long_values),
+	    T(test_nul_byte),
+	    T(test_dropin_order),
+	    T(test_dropin_file_order_reverse),
+	    T(test_dropin_order_full),
+	    T(test_dropins_without_main),
+	    T(test_dropin_needs_section),
+	    T(test_io_errors),
+	    T(test_multiple_errors_atomic),
+	    T(test_no_err_file),
+	    T(test_cross_checks),
+	    T(test_rules_parse),
+	    T(test_rules_dropin_merge),
+	    T(test_rules_errors),
+	    T(test_match),
+	    T(test_match_no_rules),
+	    T(test_restart_needed),
+	    T(test_dump_every_key),
+	    T(test_dump_round_trip_defaults),
+	    T(test_dump_round_trip),
+	    T(test_shipped_conf_is_defaults),
+	    T(test_shipped_conf_example_rules),
 #undef T
 	};
 

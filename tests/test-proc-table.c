@@ -18,8 +18,8 @@ static uint64_t boot_ns(uint64_t ticks)
 
 static struct fdw_counts counts(uint64_t start_ticks)
 {
-	struct fdw_counts c = { .start_boottime = boot_ns(start_ticks), .max_fd = -1,
-				.last_fail_nr = -1 };
+	struct fdw_counts c = {
+	    .start_boottime = boot_ns(start_ticks), .max_fd = -1, .last_fail_nr = -1};
 	return c;
 }
 
@@ -82,7 +82,8 @@ static void test_kernel_threads_not_tracked(void **state)
 	fixture_proc(c->root, 2, "kthreadd", 1, 0, 0);
 	fixture_proc(c->root, 77, "kworker/0:1", 1, 0, 0);
 	/* kworker's parent is kthreadd. */
-	n = snprintf(buf, sizeof(buf), "77 (kworker/0:1) I 2 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
+	n = snprintf(buf, sizeof(buf),
+		     "77 (kworker/0:1) I 2 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 "
 		     "5 0 0 0\n");
 	fixture_write(c->root, 77, "stat", buf, (size_t)n);
 	assert_int_equal(proc_table_add(c->t, 2, 1, &e), -EOPNOTSUPP);
@@ -315,15 +316,15 @@ static void test_iteration(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_add_baseline, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kernel_threads_not_tracked, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_counts_baseline_then_diff, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reconcile_books_unseen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pid_reuse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_counter_reset_and_flags, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_burst_squares_wrap, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_history_and_sample, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_iteration, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_add_baseline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kernel_threads_not_tracked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counts_baseline_then_diff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reconcile_books_unseen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pid_reuse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_counter_reset_and_flags, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_burst_squares_wrap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_history_and_sample, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_iteration, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,7 +28,7 @@ static void test_stat_comm_with_parens_and_spaces(void **state)
 static void test_stat_malformed(void **state)
 {
 	static const char *const bad[] = {
-		"", "42 comm S 1", "42 (comm S 1 2 3", "42 (comm) S", "42 (comm) S 1 2 3 4 5\n",
+	    "", "42 comm S 1", "42 (comm S 1 2 3", "42 (comm) S", "42 (comm) S 1 2 3 4 5\n",
 	};
 	char *root = fixture_new();
 	struct proc_stat st;
@@ -62,9 +62,9 @@ static void test_nofile(void **state)
 		const char *soft, *hard;
 		uint64_t want_soft, want_hard;
 	} cases[] = {
-		{ "1024", "524288", 1024, 524288 },
-		{ "unlimited", "unlimited", PROC_LIMIT_INFINITY, PROC_LIMIT_INFINITY },
-		{ "0", "4096", 0, 4096 },
+	    {"1024", "524288", 1024, 524288},
+	    {"unlimited", "unlimited", PROC_LIMIT_INFINITY, PROC_LIMIT_INFINITY},
+	    {"0", "4096", 0, 4096},
 	};
 	char *root = fixture_new();
 	uint64_t soft, hard;
@@ -103,7 +103,8 @@ static void test_cmdline(void **state)
 	assert_int_equal(proc_read_cmdline(root, 5, 100, &s), 0);
 	assert_string_equal(s, "/usr/bin/app --serve");
 	free(s);
-	/* Cut at 4 bytes; never inside a UTF-8 sequence ("ab" + "é" is 4 bytes: 'a' 'b' 0xC3 0xA9). */
+	/* Cut at 4 bytes; never inside a UTF-8 sequence ("ab" + "é" is 4 bytes: 'a' 'b' 0xC3 0xA9).
+	 */
 	fixture_write(root, 5, "cmdline", "ab\xc3\xa9\0x\0", 7);
 	assert_int_equal(proc_read_cmdline(root, 5, 3, &s), 0);
 	assert_string_equal(s, "ab");
@@ -122,7 +123,8 @@ static void test_cmdline(void **state)
 static void test_cgroup(void **state)
 {
 	char *root = fixture_new();
-	const char hybrid[] = "12:memory:/foo\n1:name=systemd:/system.slice/a.service\n0::/system.slice/a.service\n";
+	const char hybrid[] =
+	    "12:memory:/foo\n1:name=systemd:/system.slice/a.service\n0::/system.slice/a.service\n";
 	char *s = NULL;
 
 	fixture_proc(root, 5, "x", 1, 0, 0);
@@ -143,16 +145,16 @@ static void test_cgroup_to_unit(void **state)
 	static const struct {
 		const char *path, *unit;
 	} cases[] = {
-		{ "/system.slice/nginx.service", "nginx.service" },
-		{ "/system.slice/nginx.service/worker", "nginx.service" },
-		{ "/user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope", "app-x.scope" },
-		{ "/user.slice/user-0.slice/session-3.scope", "session-3.scope" },
-		{ "/init.scope", "init.scope" },
-		{ "/system.slice/system-getty.slice/getty@tty1.service", "getty@tty1.service" },
-		{ "/", NULL },
-		{ "", NULL },
-		{ "/machine.slice", NULL },
-		{ "/.service", NULL },
+	    {"/system.slice/nginx.service", "nginx.service"},
+	    {"/system.slice/nginx.service/worker", "nginx.service"},
+	    {"/user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope", "app-x.scope"},
+	    {"/user.slice/user-0.slice/session-3.scope", "session-3.scope"},
+	    {"/init.scope", "init.scope"},
+	    {"/system.slice/system-getty.slice/getty@tty1.service", "getty@tty1.service"},
+	    {"/", NULL},
+	    {"", NULL},
+	    {"/machine.slice", NULL},
+	    {"/.service", NULL},
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -230,17 +232,17 @@ static void test_list_pids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stat_comm_with_parens_and_spaces),
-		cmocka_unit_test(test_stat_malformed),
-		cmocka_unit_test(test_missing_process),
-		cmocka_unit_test(test_nofile),
-		cmocka_unit_test(test_uid),
-		cmocka_unit_test(test_cmdline),
-		cmocka_unit_test(test_cgroup),
-		cmocka_unit_test(test_cgroup_to_unit),
-		cmocka_unit_test(test_count_fds_fixture),
-		cmocka_unit_test(test_count_fds_real),
-		cmocka_unit_test(test_list_pids),
+	    cmocka_unit_test(test_stat_comm_with_parens_and_spaces),
+	    cmocka_unit_test(test_stat_malformed),
+	    cmocka_unit_test(test_missing_process),
+	    cmocka_unit_test(test_nofile),
+	    cmocka_unit_test(test_uid),
+	    cmocka_unit_test(test_cmdline),
+	    cmocka_unit_test(test_cgroup),
+	    cmocka_unit_test(test_cgroup_to_unit),
+	    cmocka_unit_test(test_count_fds_fixture),
+	    cmocka_unit_test(test_count_fds_real),
+	    cmocka_unit_test(test_list_pids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

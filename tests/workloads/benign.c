@@ -1,6 +1,6 @@
 /*
- * benign - fd patterns that are not leaks, for false-positive tests (DESIGN.md "Detection":
- * "benign ... must not alert").
+ * benign - fd patterns that are not leaks, for false-positive tests (README "How it works":
+ * benign patterns must not alert).
  *
  * Usage: benign --mode churn|plateau|pool|sawtooth|burst [--duration S] [--rate R]
  *   churn     open()+close() of /dev/null at R pairs/s (default 20000): busy, balanced, flat

@@ -1,6 +1,6 @@
 /*
  * fdpaths - one process that gains and loses fds by every path, on command, for exact-accounting
- * tests (DESIGN.md "Correctness traps").
+ * tests (README "Exact counts").
  *
  * Models: nothing realistic; it is the ground truth fdwatch's counts are checked against. A test
  * writes commands to its stdin, one a line, and reads exactly one reply line per command:

@@ -1,7 +1,7 @@
 /*
  * leak - a process that leaks fds of one kind at a steady rate, for detection tests.
  *
- * Models: the leaks fdwatch must catch (DESIGN.md "Detection"): a slow drip
+ * Models: the leaks fdwatch must catch (README "How it works"): a slow drip
  * (--kind file --rate 1, or --period 60 for 1 fd/min), a fast leak (--rate 10000), and a retry
  * loop that leaks a fixed number of fds per failed attempt at a fixed period (--kind socket
  * --period 0.5 --burst 3: a connect() to a closed port that never closes its socket).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""origin_story - the leak fdwatch was built for (DESIGN.md), replayed.
+"""origin_story - the leak fdwatch was built for (README), replayed.
 
 Models: a service that talks to a backend through an object holding an os.pipe() pair, both ends
 wrapped with os.fdopen. The object aliases one of its methods on itself

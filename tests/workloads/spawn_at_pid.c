@@ -22,7 +22,7 @@
 
 int main(int argc, char *argv[])
 {
-	struct clone_args args = { .exit_signal = SIGCHLD };
+	struct clone_args args = {.exit_signal = SIGCHLD};
 	pid_t want, child;
 	int status;
 
