@@ -36,8 +36,17 @@ const volatile __u32 cfg_ignore_tgid = 0; /* the daemon itself */
  * other namespaces are not counted. 0: host PIDs, every task. */
 const volatile __u64 cfg_pidns_dev = 0;
 const volatile __u64 cfg_pidns_ino = 0;
+/* Ring buffer bytes filled before a lifecycle record wakes user space up. */
+const volatile __u64 cfg_lifecycle_wakeup_bytes = 0;
 
 struct fdw_stats stats = {};
+/*
+ * Whether the syscall programs count, set by user space. They are attached only
+ * while the daemon wants counts; while their links are being detached (slow, in
+ * the background) they are off already, so a count covers exactly the interval
+ * user space thinks it does.
+ */
+__u32 counting = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -266,6 +275,8 @@ int handle_sys_exit(struct syscall_exit_record *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
+	if (!counting)
+		return 0;
 	return account(ctx->syscall_nr, ctx->ret, (struct pt_regs *)bpf_task_pt_regs(task));
 }
 
@@ -279,6 +290,8 @@ int BPF_PROG(handle_raw_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr;
 
+	if (!counting)
+		return 0;
 #if defined(__TARGET_ARCH_x86)
 	struct task_struct *task = bpf_get_current_task_btf();
 
@@ -296,6 +309,14 @@ int BPF_PROG(handle_raw_sys_exit, struct pt_regs *regs, long ret)
 	return account(nr, ret, regs);
 }
 
+/* Lifecycle records wake user space up only once the buffer fills (see fdwatch.h). */
+static __always_inline __u64 lifecycle_wakeup(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_lifecycle_wakeup_bytes
+		   ? BPF_RB_FORCE_WAKEUP
+		   : BPF_RB_NO_WAKEUP;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p)
 {
@@ -310,7 +331,7 @@ int BPF_PROG(handle_exec, struct task_struct *p)
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (c)
 		c->unseen++; /* exec closed the O_CLOEXEC fds */
-	emit(FDW_EV_EXEC, tgid, tid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
+	emit(FDW_EV_EXEC, tgid, tid, p, -1, 0, now, lifecycle_wakeup());
 	return 0;
 }
 
@@ -322,15 +343,48 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	__u64 now;
 
 	/* Only the last thread of the group; do_exit() decremented live already.
-	 * p is current here. */
-	if (p->signal->live.counter != 0 || !current_ids(&tgid, &tid))
-		return 0;
-	c = bpf_map_lookup_elem(&procs, &tgid);
-	if (!c || c->start_boottime != p->group_leader->start_boottime)
+	 * p is current here. Every group's exit is told, counted or not: the
+	 * daemon's table learns of exits without scanning /proc. */
+	if (p->signal->live.counter != 0 || !current_ids(&tgid, &tid) || tgid == cfg_ignore_tgid)
 		return 0;
 	now = bpf_ktime_get_boot_ns();
-	c->flags |= FDW_F_EXITED;
-	c->last_ns = now;
-	emit(FDW_EV_EXIT, tgid, tid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
+	c = bpf_map_lookup_elem(&procs, &tgid);
+	if (c && c->start_boottime == p->group_leader->start_boottime) {
+		c->flags |= FDW_F_EXITED;
+		c->last_ns = now;
+	}
+	emit(FDW_EV_EXIT, tgid, tid, p, -1, 0, now, lifecycle_wakeup());
+	return 0;
+}
+
+/*
+ * A new thread group (not a thread): the daemon learns of new processes
+ * without scanning /proc. Host PIDs only: in a PID namespace of its own the
+ * child's number there is not at hand, and the daemon's slow /proc listing
+ * finds it instead.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct fdw_event *e;
+
+	if (cfg_pidns_ino || child->pid != child->tgid)
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&stats.rb_dropped, 1);
+		return 0;
+	}
+	e->type = FDW_EV_FORK;
+	e->tgid = child->tgid;
+	e->tid = child->pid;
+	e->syscall_nr = -1;
+	e->err = 0;
+	e->__pad = 0;
+	e->start_boottime = child->start_boottime;
+	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->rlim_cur = child->signal->rlim[RLIMIT_NOFILE].rlim_cur;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, lifecycle_wakeup());
 	return 0;
 }

@@ -91,6 +91,7 @@ enum fdw_event_type {
 	FDW_EV_FAIL = 1, /* EMFILE/ENFILE: sent with a wake-up, rate limited per tgid */
 	FDW_EV_EXEC,	 /* exec: CLOEXEC fds closed, comm changed (no wake-up) */
 	FDW_EV_EXIT,	 /* the thread group exited (no wake-up) */
+	FDW_EV_FORK,	 /* a new thread group: tgid and start_boottime are the child's */
 };
 
 /* Ring buffer record. */
@@ -114,6 +115,14 @@ struct fdw_event {
  * and are judged by their slope instead.
  */
 #define FDW_BURST_GAP_NS 10000000ULL
+
+/*
+ * Exec, exit and fork records wake user space up only once this share of the
+ * ring buffer is filled (1/8: 32 KiB of the default 256 KiB, ~450 records):
+ * a fork storm of 5,000 short-lived processes a second makes ~15,000 records
+ * a second, drained ~33 times a second instead of once per tick.
+ */
+#define FDW_LIFECYCLE_WAKEUP_DIVISOR 8
 
 /* FDW_EV_FAIL records per tgid at most once per this many ns; counts stay exact. */
 #define FDW_FAIL_EVENT_INTERVAL_NS 100000000ULL

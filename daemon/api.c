@@ -400,7 +400,7 @@ static int method_get_status(struct api_client *c, const struct varlink_call *ca
 	    .version = FDWATCH_VERSION,
 	    .uptime_sec = (double)(now_boottime_ns() - m->started_boottime_ns) / 1e9,
 	    .started_realtime_ns = m->started_realtime_ns,
-	    .probe_mode = m->config.probe_mode == PROBE_MODE_RAW ? "raw" : "tracepoint",
+	    .probe_mode = m->config.probe_backend == PROBE_BACKEND_RAW ? "raw" : "tracepoint",
 	    .tick_ns = m->config.tick_ns,
 	    .rescan_ns = m->config.rescan_ns,
 	    .processes = proc_table_size(m->procs),

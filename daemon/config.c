@@ -52,20 +52,21 @@ static const char *const section_names[] = {
 };
 
 enum key_type {
-	KEY_PROBE_MODE,	 /* enum probe_mode */
-	KEY_U32,	 /* uint32_t */
-	KEY_U64,	 /* uint64_t */
-	KEY_SIZE,	 /* size_t */
-	KEY_RINGBUF_KIB, /* uint32_t, a power of two of at least a page */
-	KEY_NSEC,	 /* uint64_t ns, written as a duration */
-	KEY_SEC,	 /* uint64_t whole seconds, written as a duration */
-	KEY_SEC_DOUBLE,	 /* double seconds, written as a duration */
-	KEY_PERCENT,	 /* double 0..100, optional '%' */
-	KEY_BOOL,	 /* bool, yes/no */
-	KEY_LOG_LEVEL,	 /* int LOG_* */
-	KEY_MODE,	 /* uint32_t permission bits, octal */
-	KEY_PATH,	 /* char *, absolute */
-	KEY_GROUP,	 /* char *, a group name or number; NULL when empty */
+	KEY_PROBE_MODE,	   /* enum probe_mode */
+	KEY_PROBE_BACKEND, /* enum probe_backend */
+	KEY_U32,	   /* uint32_t */
+	KEY_U64,	   /* uint64_t */
+	KEY_SIZE,	   /* size_t */
+	KEY_RINGBUF_KIB,   /* uint32_t, a power of two of at least a page */
+	KEY_NSEC,	   /* uint64_t ns, written as a duration */
+	KEY_SEC,	   /* uint64_t whole seconds, written as a duration */
+	KEY_SEC_DOUBLE,	   /* double seconds, written as a duration */
+	KEY_PERCENT,	   /* double 0..100, optional '%' */
+	KEY_BOOL,	   /* bool, yes/no */
+	KEY_LOG_LEVEL,	   /* int LOG_* */
+	KEY_MODE,	   /* uint32_t permission bits, octal */
+	KEY_PATH,	   /* char *, absolute */
+	KEY_GROUP,	   /* char *, a group name or number; NULL when empty */
 };
 
 struct key_desc {
@@ -90,6 +91,11 @@ struct key_desc {
 /* In dump order. The ranges keep a typo from becoming a daemon that does nothing or eats RAM. */
 static const struct key_desc keys[] = {
     {SECTION_PROBE, "Mode", KEY_PROBE_MODE, CFG(probe_mode), .restart = true},
+    {SECTION_PROBE, "Backend", KEY_PROBE_BACKEND, CFG(probe_backend), .restart = true},
+    {SECTION_PROBE, "ArmCooldownSec", KEY_NSEC, CFG(arm_cooldown_ns), 0, SEC(86400)},
+    {SECTION_PROBE, "MaxArmedPercent", KEY_PERCENT, CFG(max_armed_percent), 0, 100},
+    {SECTION_PROBE, "ArmedShareWindowSec", KEY_NSEC, CFG(armed_window_ns), SEC(10), SEC(86400)},
+    {SECTION_PROBE, "PollSec", KEY_NSEC, CFG(poll_ns), 100 * NSEC_PER_MSEC, SEC(3600)},
     /*
      * One BPF hash entry per process, ~300 bytes (struct fdw_counts is 240, plus key and
      * hash element): the top, 4M (PID_MAX_LIMIT), is 1.2 GiB of kernel memory.
@@ -152,6 +158,27 @@ static const char *const log_levels[] = {
     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
+static const char *const probe_modes[] = {
+    [PROBE_MODE_AUTO] = "auto",
+    [PROBE_MODE_ALWAYS] = "always",
+    [PROBE_MODE_POLL] = "poll",
+};
+
+const char *probe_mode_to_string(enum probe_mode m)
+{
+	return (unsigned)m < ELEMENTSOF(probe_modes) ? probe_modes[m] : NULL;
+}
+
+int probe_mode_from_string(const char *s, enum probe_mode *ret)
+{
+	for (size_t i = 0; s && i < ELEMENTSOF(probe_modes); i++)
+		if (streq(s, probe_modes[i])) {
+			*ret = (enum probe_mode)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 int config_parse_log_level(const char *s, int *ret)
 {
 	for (size_t i = 0; s && i < ELEMENTSOF(log_levels); i++)
@@ -172,11 +199,32 @@ const char *config_log_level_to_string(int level)
 int config_init(struct fdw_config *c)
 {
 	*c = (struct fdw_config){
-	    .probe_mode = PROBE_MODE_TRACEPOINT,
+	    .probe_mode = PROBE_MODE_AUTO,
+	    .probe_backend = PROBE_BACKEND_TRACEPOINT,
+	    /*
+	     * 30 s: a retry loop with a few seconds between attempts shows its
+	     * cadence again when it resumes, without paying for a re-arm.
+	     */
+	    .arm_cooldown_ns = SEC(30),
+	    /* 10 % of an hour: a chronic slow leaker costs the machine 6 min an hour. */
+	    .max_armed_percent = 10,
+	    .armed_window_ns = SEC(3600),
+	    /*
+	     * 2 s: stat(/proc/PID/fd) costs ~2.7 us, so a quiet process is read every
+	     * 2 s (0.14 % of a core at 1,000 processes), and a process that goes from
+	     * flat to its limit in under a second is seen within 2 s.
+	     */
+	    .poll_ns = SEC(2),
 	    .max_processes = 16384,
 	    .ringbuf_kib = 256,
 	    .tick_ns = SEC(1),
-	    .rescan_ns = SEC(5),
+	    /*
+	     * 60 s: each process is reconciled (limits, identity) at least once a
+	     * minute in a rolling sweep; new and exited processes come from the
+	     * probe's fork and exit records, the /proc listing at this pace is a
+	     * safety net only.
+	     */
+	    .rescan_ns = SEC(60),
 	    .alert_journal = true,
 	    .log_level = LOG_INFO,
 	    .socket_mode = 0660,
@@ -226,6 +274,8 @@ static size_t key_size(enum key_type t)
 	switch (t) {
 	case KEY_PROBE_MODE:
 		return sizeof(enum probe_mode);
+	case KEY_PROBE_BACKEND:
+		return sizeof(enum probe_backend);
 	case KEY_U32:
 	case KEY_RINGBUF_KIB:
 	case KEY_MODE:
@@ -293,7 +343,12 @@ static void key_print(const struct key_desc *k, const void *field, FILE *f)
 
 	switch (k->type) {
 	case KEY_PROBE_MODE:
-		fputs(*(const enum probe_mode *)field == PROBE_MODE_RAW ? "raw" : "tracepoint", f);
+		fputs(probe_mode_to_string(*(const enum probe_mode *)field), f);
+		return;
+	case KEY_PROBE_BACKEND:
+		fputs(*(const enum probe_backend *)field == PROBE_BACKEND_RAW ? "raw"
+									      : "tracepoint",
+		      f);
 		return;
 	case KEY_U32:
 	case KEY_RINGBUF_KIB:
@@ -409,10 +464,15 @@ static int key_parse(const struct key_desc *k, const char *value, void *field, c
 
 	switch (k->type) {
 	case KEY_PROBE_MODE:
+		r = probe_mode_from_string(value, (enum probe_mode *)field);
+		if (r < 0)
+			snprintf(reason, size, "must be auto, always or poll");
+		return r;
+	case KEY_PROBE_BACKEND:
 		if (streq(value, "tracepoint"))
-			*(enum probe_mode *)field = PROBE_MODE_TRACEPOINT;
+			*(enum probe_backend *)field = PROBE_BACKEND_TRACEPOINT;
 		else if (streq(value, "raw"))
-			*(enum probe_mode *)field = PROBE_MODE_RAW;
+			*(enum probe_backend *)field = PROBE_BACKEND_RAW;
 		else {
 			snprintf(reason, size, "must be tracepoint or raw");
 			return -EINVAL;
@@ -657,6 +717,9 @@ static void global_set(struct parse_ctx *ctx, const char *name, const char *valu
 		return;
 	}
 
+	/* Mode=tracepoint|raw is the spelling of the backend from before Mode= chose when. */
+	if (k->type == KEY_PROBE_MODE && (streq(value, "tracepoint") || streq(value, "raw")))
+		k = key_find(SECTION_PROBE, "Backend");
 	field = (char *)ctx->c + k->offset;
 	if (!*value)
 		r = key_copy(k, field, (const char *)&ctx->defaults + k->offset);

@@ -16,9 +16,17 @@
 #define FDW_CONFIG_FILE "/etc/fdwatch/fdwatch.conf"
 #define FDW_SOCKET_PATH "/run/fdwatch/api.sock"
 
+/* How the syscall programs are attached when they are. */
+enum probe_backend {
+	PROBE_BACKEND_TRACEPOINT = 0, /* per-syscall tracepoints (default) */
+	PROBE_BACKEND_RAW,	      /* one tp_btf on sys_exit */
+};
+
+/* When the syscall programs are attached. */
 enum probe_mode {
-	PROBE_MODE_TRACEPOINT = 0, /* per-syscall tracepoints (default) */
-	PROBE_MODE_RAW,		   /* one raw_tp on sys_exit */
+	PROBE_MODE_AUTO = 0, /* while a process is a suspect (default) */
+	PROBE_MODE_ALWAYS,   /* from start to exit */
+	PROBE_MODE_POLL,     /* never: the kernel's own counts only */
 };
 
 /* A [Rule] section: processes it matches are ignored or get other thresholds. */
@@ -36,12 +44,17 @@ struct fdw_rule {
 
 struct fdw_config {
 	/* [Probe] */
-	enum probe_mode probe_mode;
-	uint32_t max_processes; /* BPF map size (restart needed) */
-	uint32_t ringbuf_kib;	/* ring buffer size (restart needed) */
-	uint64_t tick_ns;	/* counter read interval */
-	uint64_t rescan_ns;	/* full /proc scan and reconciliation of idle processes */
-	char *proc_root;	/* "/proc" */
+	enum probe_mode probe_mode;	  /* when the syscall programs are attached */
+	enum probe_backend probe_backend; /* how (restart needed) */
+	uint64_t arm_cooldown_ns;	  /* armed this long after the last suspect cleared */
+	double max_armed_percent;	  /* of armed_window_ns, unless a suspect is critical */
+	uint64_t armed_window_ns;	  /* the window the armed share is measured over */
+	uint64_t poll_ns;		  /* longest interval between two reads of a quiet count */
+	uint32_t max_processes;		  /* BPF map size (restart needed) */
+	uint32_t ringbuf_kib;		  /* ring buffer size (restart needed) */
+	uint64_t tick_ns;		  /* counter read interval */
+	uint64_t rescan_ns;		  /* full /proc scan and reconciliation of idle processes */
+	char *proc_root;		  /* "/proc" */
 	/* [Detect] */
 	struct detect_config detect;
 	/* [Alert] */
@@ -114,11 +127,16 @@ const struct fdw_rule *config_match(const struct fdw_config *c, const char *comm
 				    uid_t uid, struct detect_config *ret);
 
 /*
- * Keys that need a restart ([Probe] Mode, MaxProcesses, RingBufferKiB, ProcRoot; [Api]
+ * Keys that need a restart ([Probe] Mode, Backend, MaxProcesses, RingBufferKiB, ProcRoot; [Api]
  * SocketPath) that differ between a (running) and b (loaded): write one line per key to err
  * (may be NULL), "[Probe] MaxProcesses=16384 -> 32768", and return how many.
  */
 int config_restart_needed(const struct fdw_config *a, const struct fdw_config *b, FILE *err);
+
+/* "auto", "always", "poll" <-> enum probe_mode. To string: NULL when out of range. */
+const char *probe_mode_to_string(enum probe_mode m);
+/* 0, or -EINVAL when s is none of them (*ret untouched). */
+int probe_mode_from_string(const char *s, enum probe_mode *ret);
 
 /*
  * Syslog level names, as in systemd: "emerg", "alert", "crit", "err", "warning", "notice",

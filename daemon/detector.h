@@ -61,6 +61,8 @@ struct detect_sample {
 	uint64_t bursts;  /* see struct fdw_counts */
 	uint64_t burst_gap_sum_us;
 	uint64_t burst_gap_sq_us;
+	bool counted; /* the probe counted this process's fd syscalls during this sample's interval
+		       */
 };
 
 /* Tunables; detect_config_init() sets the built-in defaults ([Detect] in fdwatch.conf). */

@@ -29,7 +29,9 @@ static void help(void)
 	       "  -s, --socket PATH       API socket (default " FDW_SOCKET_PATH ")\n"
 	       "  -t, --tick DURATION     counter read interval (e.g. 1s, 500ms)\n"
 	       "      --rescan DURATION   full /proc scan interval\n"
-	       "      --probe-mode MODE   tracepoint (default) or raw\n"
+	       "      --probe-mode MODE   auto (default: the syscall probe only while a\n"
+	       "                          process is a suspect), always or poll (never)\n"
+	       "      --probe-backend B   tracepoint (default) or raw\n"
 	       "      --no-journal        alerts to stderr only\n"
 	       "  -v, --verbose           debug messages, libbpf's included\n"
 	       "      --version           print the version\n"
@@ -60,20 +62,22 @@ static int exit_code_of(int failure)
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_CHECK = 0x100, ARG_RESCAN, ARG_MODE, ARG_NO_JOURNAL, ARG_VERSION };
-	static const struct option options[] = {{"config", required_argument, NULL, 'c'},
-						{"check-config", no_argument, NULL, ARG_CHECK},
-						{"socket", required_argument, NULL, 's'},
-						{"tick", required_argument, NULL, 't'},
-						{"rescan", required_argument, NULL, ARG_RESCAN},
-						{"probe-mode", required_argument, NULL, ARG_MODE},
-						{"no-journal", no_argument, NULL, ARG_NO_JOURNAL},
-						{"verbose", no_argument, NULL, 'v'},
-						{"version", no_argument, NULL, ARG_VERSION},
-						{"help", no_argument, NULL, 'h'},
-						{}};
+	enum { ARG_CHECK = 0x100, ARG_RESCAN, ARG_MODE, ARG_BACKEND, ARG_NO_JOURNAL, ARG_VERSION };
+	static const struct option options[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, ARG_CHECK},
+	    {"socket", required_argument, NULL, 's'},
+	    {"tick", required_argument, NULL, 't'},
+	    {"rescan", required_argument, NULL, ARG_RESCAN},
+	    {"probe-mode", required_argument, NULL, ARG_MODE},
+	    {"probe-backend", required_argument, NULL, ARG_BACKEND},
+	    {"no-journal", no_argument, NULL, ARG_NO_JOURNAL},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"version", no_argument, NULL, ARG_VERSION},
+	    {"help", no_argument, NULL, 'h'},
+	    {}};
 	_cleanup_(manager_freep) struct manager *m = NULL;
-	const char *config_path = NULL, *socket = NULL, *mode = NULL;
+	const char *config_path = NULL, *socket = NULL, *mode = NULL, *backend = NULL;
 	const char *tick = NULL, *rescan = NULL;
 	bool check = false, verbose = false, no_journal = false;
 	/* config_done() on every exit; manager_new() moves it out (leaving it zeroed). */
@@ -98,7 +102,14 @@ int main(int argc, char *argv[])
 			rescan = optarg;
 			break;
 		case ARG_MODE:
-			mode = optarg;
+			/* tracepoint|raw: the backend's spelling from before --probe-backend. */
+			if (streq(optarg, "tracepoint") || streq(optarg, "raw"))
+				backend = optarg;
+			else
+				mode = optarg;
+			break;
+		case ARG_BACKEND:
+			backend = optarg;
 			break;
 		case ARG_NO_JOURNAL:
 			no_journal = true;
@@ -141,13 +152,17 @@ int main(int argc, char *argv[])
 		log_error("Invalid --rescan '%s': a positive duration.", rescan);
 		return EXIT_USAGE;
 	}
-	if (mode) {
-		if (streq(mode, "tracepoint"))
-			config.probe_mode = PROBE_MODE_TRACEPOINT;
-		else if (streq(mode, "raw"))
-			config.probe_mode = PROBE_MODE_RAW;
+	if (mode && probe_mode_from_string(mode, &config.probe_mode) < 0) {
+		log_error("Invalid --probe-mode '%s': auto, always or poll.", mode);
+		return EXIT_USAGE;
+	}
+	if (backend) {
+		if (streq(backend, "tracepoint"))
+			config.probe_backend = PROBE_BACKEND_TRACEPOINT;
+		else if (streq(backend, "raw"))
+			config.probe_backend = PROBE_BACKEND_RAW;
 		else {
-			log_error("Invalid --probe-mode '%s': tracepoint or raw.", mode);
+			log_error("Invalid --probe-backend '%s': tracepoint or raw.", backend);
 			return EXIT_USAGE;
 		}
 	}

@@ -8,13 +8,16 @@
 #include "probe.h"
 #include "proc.h"
 #include "syscalls.h"
+#include "watch.h"
 #if __has_include("api.h")
 #include "api.h"
 #define HAVE_API 1
 #endif
 
-static void manager_alert(struct manager *m, const struct alert *a)
+static void manager_alert(void *userdata, const struct alert *a)
 {
+	struct manager *m = userdata;
+
 	journal_send_alert(a, m->has_journal, m->alerts_to_stderr);
 #ifdef HAVE_API
 	if (m->api)
@@ -22,201 +25,93 @@ static void manager_alert(struct manager *m, const struct alert *a)
 #endif
 }
 
-/* Judge e's latest verdict and send the alert that is due, if any. */
-static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+static void manager_forget(void *userdata, pid_t pid, uint64_t start_boottime)
 {
-	const struct alert *a = NULL;
-	struct alert_subject subj = {
-	    .pid = e->pid,
-	    .start_ticks = e->start_ticks,
-	    .uid = e->uid,
-	    .comm = e->comm,
-	    .unit = e->unit,
-	    .cmdline = e->cmdline,
-	    .fds = e->fds,
-	    .soft_limit = e->soft_limit,
-	    .hard_limit = e->hard_limit,
-	    .exited = e->exited,
-	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
-	};
-	int r;
+	struct manager *m = userdata;
 
-	r = alerts_judge(m->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns,
-			 &a);
-	if (r < 0)
-		log_warning_errno(r, "Failed to judge %s[%d], ignoring: %m", e->comm, e->pid);
-	else if (r > 0 && a)
-		manager_alert(m, a);
+	if (m->probe)
+		probe_forget(m->probe, pid, start_boottime);
 }
 
-/* Feed the detector one sample of e and act on the verdict. */
-static int manager_assess(struct manager *m, struct proc_entry *e, uint64_t now_ns)
-{
-	struct detect_config dc;
-	struct detect_sample s;
-	const struct fdw_rule *rule;
-	int r;
-
-	rule = config_match(&m->config, e->comm, e->unit, e->uid, &dc);
-	e->ignored = rule && rule->ignore;
-	if (e->ignored)
-		return 0;
-	if (!e->detector) {
-		r = detector_new(&e->detector);
-		if (r < 0)
-			return r;
-	}
-	proc_entry_to_sample(e, now_ns, &s);
-	e->prev_state = e->verdict.state;
-	r = detector_feed(e->detector, &dc, &s, &e->verdict);
-	if (r < 0)
-		return r == -ENOMEM ? r : 0;
-	if (e->verdict.state != e->prev_state || e->verdict.recovered || e->exited)
-		manager_judge(m, e, now_ns);
-	return 0;
-}
-
-/* The process is gone: say so if it mattered, and drop it. */
-static void manager_retire(struct manager *m, struct proc_entry *e, uint64_t now_ns)
-{
-	e->exited = true;
-	if (!e->ignored && e->verdict.state >= FDW_STATE_LEAKING)
-		manager_judge(m, e, now_ns);
-	alerts_forget(m->alerts, e->pid);
-	if (m->probe && e->has_probe)
-		probe_forget(m->probe, e->pid, e->last_counts.start_boottime);
-	proc_table_remove(m->procs, e);
-}
-
-/* After an exec the comm, cmdline and maybe the unit changed. */
-static int manager_refresh_identity(struct manager *m, struct proc_entry *e)
-{
-	int r;
-
-	if (!e->needs_identity)
-		return 0;
-	r = proc_table_refresh_identity(m->procs, e);
-	/* Gone, or its PID taken by another process: the caller retires it. */
-	if (r == -ENOMEM || r == -ENOENT || r == -ESRCH)
-		return r;
-	e->needs_identity = false;
-	return 0;
-}
-
-/*
- * Refresh e's identity if it exec'd and set its count from /proc. Returns 0,
- * or -ENOENT when the process is gone (and was retired), or -ENOMEM.
- */
-static int manager_reconcile(struct manager *m, struct proc_entry *e, uint64_t now_ns)
-{
-	int r;
-
-	r = manager_refresh_identity(m, e);
-	if (r == -ENOMEM)
-		return r;
-	if (r >= 0)
-		r = proc_table_reconcile(m->procs, e, now_ns);
-	if (r == -ENOENT || r == -ESRCH) {
-		manager_retire(m, e, now_ns);
-		return -ENOENT;
-	}
-	if (r < 0)
-		return r;
-	m->stats.reconciliations++;
-	return 0;
-}
-
-/*
- * Bring e up to date after new counters: reconcile with /proc, record the
- * point, judge. Returns 0, or -ENOENT when the process is gone (and retired).
- */
-static int manager_update(struct manager *m, struct proc_entry *e, uint64_t now_ns)
-{
-	int r;
-
-	if (e->exited) {
-		manager_retire(m, e, now_ns);
-		return -ENOENT;
-	}
-	r = manager_reconcile(m, e, now_ns);
-	if (r < 0)
-		return r;
-	proc_entry_push_history(e, now_ns);
-	return manager_assess(m, e, now_ns);
-}
-
-struct tick_ctx {
+struct counts_ctx {
 	struct manager *m;
 	uint64_t now_ns;
 };
 
 static int on_counts(void *userdata, pid_t tgid, const struct fdw_counts *c)
 {
-	struct tick_ctx *t = userdata;
-	struct proc_entry *e = NULL;
-	int r;
+	struct counts_ctx *t = userdata;
 
-	r = proc_table_apply_counts(t->m->procs, tgid, c, t->now_ns, &e);
-	if (r == -ENOMEM)
-		return r;
-	if (r < 0) {
-		/* Gone before we could look at it: its counters are of no use. */
-		if (c->flags & FDW_F_EXITED || r == -ENOENT)
-			probe_forget(t->m->probe, tgid, c->start_boottime);
-		return 0;
-	}
-	if (r > 0 || e->needs_reconcile || e->exited) {
-		r = manager_update(t->m, e, t->now_ns);
-		if (r == -ENOMEM)
-			return r;
-		if (r == -ENOENT)
-			return 0;
-		e->last_seen_tick = t->m->tick_no;
-	}
-	return 0;
+	return watch_counts(t->m->watch, tgid, c, false, t->now_ns);
 }
 
-/* Every process, also those the probe never saw: new ones, vanished ones, drift. */
-static int manager_rescan(struct manager *m, uint64_t now_ns)
+/* The /proc listing: the safety net for lifecycle records the ring buffer lost. */
+static int manager_list(struct manager *m, uint64_t now_ns)
 {
 	_cleanup_free_ pid_t *pids = NULL;
-	struct proc_entry *e, *next;
 	size_t n;
 	int r;
 
 	r = proc_list_pids(m->config.proc_root, &pids, &n);
 	if (r < 0)
 		return log_warning_errno(r, "Failed to list %s, ignoring: %m", m->config.proc_root);
-	for (size_t i = 0; i < n; i++) {
-		if (pids[i] == getpid() || proc_table_get(m->procs, pids[i]))
-			continue;
-		/* Kernel threads come back -EOPNOTSUPP, gone ones -ENOENT: skipped. */
-		r = proc_table_add(m->procs, pids[i], now_ns, &e);
-		if (r == -ENOMEM)
-			return r;
-		if (r >= 0)
-			e->last_seen_tick = m->tick_no;
-	}
-	for (e = proc_table_first(m->procs); e; e = next) {
-		uint64_t before = e->fds;
-
-		next = proc_table_next(e);
-		if (e->last_seen_tick == m->tick_no)
-			continue;
-		r = manager_reconcile(m, e, now_ns);
-		if (r == -ENOMEM)
-			return r;
-		if (r < 0)
-			continue;
-		if (e->fds != before || e->verdict.state != FDW_STATE_OK) {
-			proc_entry_push_history(e, now_ns);
-			e->last_seen_tick = m->tick_no;
-			r = manager_assess(m, e, now_ns);
-			if (r == -ENOMEM)
-				return r;
-		}
-	}
 	m->last_rescan_ns = now_ns;
+	return watch_listed(m->watch, pids, n, now_ns);
+}
+
+static int manager_read_counts(struct manager *m, uint64_t now_ns)
+{
+	struct counts_ctx t = {.m = m, .now_ns = now_ns};
+	int r;
+
+	r = probe_read_counts(m->probe, on_counts, &t);
+	if (r == -ENOMEM)
+		return log_error_errno(r, "Out of memory.");
+	if (r < 0)
+		log_warning_errno(r, "Failed to read the probe's counters, ignoring: %m");
+	return 0;
+}
+
+/* Arm or disarm the syscall probe as the watch wants it. */
+static int manager_arm(struct manager *m, uint64_t now_ns)
+{
+	bool want = watch_want_armed(m->watch, now_ns), counting = probe_counting(m->probe);
+	pid_t pids[4];
+	size_t n;
+	int r;
+
+	if (want == counting)
+		return 0;
+	if (want) {
+		uint64_t t0 = now_boottime_ns();
+
+		r = probe_arm(m->probe);
+		if (r < 0) {
+			log_warning_errno(r, "Failed to arm the syscall probe, polling only: %m");
+			return 0;
+		}
+		/* Counting starts once attached: what came before is not counted. */
+		watch_set_armed(m->watch, true, now_boottime_ns());
+		m->stats.last_arm_usec = (now_boottime_ns() - t0) / NSEC_PER_USEC;
+		n = watch_suspects(m->watch, pids, ELEMENTSOF(pids));
+		if (n > 0)
+			log_info("Syscall probe armed in %.1f ms: %zu suspect(s), PID %d first.",
+				 (double)m->stats.last_arm_usec / 1000, n, (int)pids[0]);
+		else
+			log_info("Syscall probe armed in %.1f ms.",
+				 (double)m->stats.last_arm_usec / 1000);
+		return 0;
+	}
+	/* The last counts of the armed interval, then stop counting at once. */
+	r = manager_read_counts(m, now_ns);
+	if (r < 0)
+		return r;
+	r = probe_disarm(m->probe);
+	if (r < 0)
+		log_warning_errno(r, "Detaching on the event loop: %m");
+	watch_set_armed(m->watch, false, now_boottime_ns());
+	m->disarmed_ns = now_boottime_ns();
+	log_info("Syscall probe disarmed, detaching.");
 	return 0;
 }
 
@@ -230,6 +125,7 @@ static void manager_update_stats(struct manager *m)
 	probe_get_stats(m->probe, &ks);
 	m->stats.rb_dropped = ks.rb_dropped;
 	m->stats.map_full = ks.map_full;
+	m->stats.reconciliations = watch_get_stats(m->watch)->reconciliations;
 	m->stats.unseen_opens = m->stats.unseen_closes = 0;
 	for (e = proc_table_first(m->procs); e; e = proc_table_next(e)) {
 		m->stats.unseen_opens += e->unseen_opens;
@@ -250,39 +146,37 @@ static void manager_update_stats(struct manager *m)
 static int manager_tick(struct manager *m)
 {
 	uint64_t now_ns = now_boottime_ns(), t0 = now_ns;
-	struct tick_ctx t = {.m = m, .now_ns = now_ns};
-	struct proc_entry *e, *next;
 	int r;
 
 	m->tick_no++;
 	m->stats.ticks++;
-	/* Exec and exit records wake nobody up; collect them first. */
+	/* Lifecycle records wake us only once the buffer fills; collect them first. */
 	r = probe_consume_events(m->probe);
 	if (r < 0)
 		log_debug_errno(r, "Failed to consume ring buffer, ignoring: %m");
-	r = probe_read_counts(m->probe, on_counts, &t);
-	if (r == -ENOMEM)
-		return log_error_errno(r, "Out of memory.");
-	if (r < 0)
-		log_warning_errno(r, "Failed to read the probe's counters, ignoring: %m");
-
+	if (probe_counting(m->probe)) {
+		r = manager_read_counts(m, now_ns);
+		if (r < 0)
+			return r;
+	}
 	if (now_ns - m->last_rescan_ns >= m->config.rescan_ns) {
-		r = manager_rescan(m, now_ns);
+		r = manager_list(m, now_ns);
 		if (r == -ENOMEM)
 			return log_error_errno(r, "Out of memory.");
-		manager_update_stats(m);
-	} else {
-		/* Quiet processes in a raised state still need samples to cool down. */
-		for (e = proc_table_first(m->procs); e; e = next) {
-			next = proc_table_next(e);
-			if (e->last_seen_tick == m->tick_no || e->verdict.state == FDW_STATE_OK)
-				continue;
-			proc_entry_push_history(e, now_ns);
-			r = manager_assess(m, e, now_ns);
-			if (r == -ENOMEM)
-				return log_error_errno(r, "Out of memory.");
-		}
 	}
+	r = watch_tick(m->watch, now_ns);
+	if (r == -ENOMEM)
+		return log_error_errno(r, "Out of memory.");
+	r = manager_arm(m, now_ns);
+	if (r < 0)
+		return r;
+	if (m->disarmed_ns && probe_reap(m->probe) == 0) {
+		m->stats.last_detach_usec = (now_boottime_ns() - m->disarmed_ns) / NSEC_PER_USEC;
+		log_info("Syscall probe detached in %.1f s.",
+			 (double)m->stats.last_detach_usec / USEC_PER_SEC);
+		m->disarmed_ns = 0;
+	}
+	manager_update_stats(m);
 	m->stats.last_tick_usec = (now_boottime_ns() - t0) / NSEC_PER_USEC;
 	return 0;
 }
@@ -307,24 +201,18 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 /* An urgent record (EMFILE/ENFILE) arrived: look at that process now, not at the next tick. */
 static void manager_urgent(struct manager *m, pid_t tgid)
 {
-	uint64_t now_ns = now_boottime_ns();
-	struct proc_entry *e = NULL;
 	struct fdw_counts c;
-	int r;
 
 	if (probe_lookup(m->probe, tgid, &c) < 0)
 		return;
-	r = proc_table_apply_counts(m->procs, tgid, &c, now_ns, &e);
-	if (r < 0)
-		return;
-	if (manager_update(m, e, now_ns) >= 0)
-		e->last_seen_tick = m->tick_no;
+	if (watch_counts(m->watch, tgid, &c, true, now_boottime_ns()) == -ENOMEM)
+		sd_event_exit(m->event, -ENOMEM);
 }
 
 static int on_probe_event(void *userdata, const struct fdw_event *ev)
 {
 	struct manager *m = userdata;
-	struct proc_entry *e;
+	int r;
 
 	switch (ev->type) {
 	case FDW_EV_FAIL:
@@ -334,17 +222,19 @@ static int on_probe_event(void *userdata, const struct fdw_event *ev)
 			  fdw_syscall_name(ev->syscall_nr) ?: "?");
 		manager_urgent(m, (pid_t)ev->tgid);
 		break;
+	case FDW_EV_FORK:
+		m->stats.events_fork++;
+		r = watch_fork(m->watch, (pid_t)ev->tgid, ev->start_boottime, now_boottime_ns());
+		if (r < 0)
+			return r;
+		break;
 	case FDW_EV_EXEC:
 		m->stats.events_exec++;
-		e = proc_table_get(m->procs, (pid_t)ev->tgid);
-		if (e)
-			e->needs_reconcile = e->needs_identity = true;
+		watch_exec(m->watch, (pid_t)ev->tgid);
 		break;
 	case FDW_EV_EXIT:
 		m->stats.events_exit++;
-		e = proc_table_get(m->procs, (pid_t)ev->tgid);
-		if (e && e->has_probe && e->last_counts.start_boottime == ev->start_boottime)
-			e->exited = true;
+		watch_exit(m->watch, (pid_t)ev->tgid, ev->start_boottime, now_boottime_ns());
 		break;
 	}
 	return 0;
@@ -421,6 +311,7 @@ int manager_reload(struct manager *m)
 		c.log_level = LOG_DEBUG;
 	/* Keep the probe's and socket's settings: they take effect only on restart. */
 	c.probe_mode = m->config.probe_mode;
+	c.probe_backend = m->config.probe_backend;
 	c.max_processes = m->config.max_processes;
 	c.ringbuf_kib = m->config.ringbuf_kib;
 	free_and_strdup(&c.socket_path, m->config.socket_path);
@@ -429,6 +320,7 @@ int manager_reload(struct manager *m)
 	m->config = c;
 	log_set_max_level(m->config.log_level);
 	alerts_set_config(m->alerts, &m->config.alerts);
+	watch_set_config(m->watch, &m->config);
 	m->has_journal = m->config.alert_journal && journal_available();
 	log_info("Configuration reloaded.");
 	sd_notify(false, "READY=1\nSTATUS=Configuration reloaded.");
@@ -467,6 +359,12 @@ int manager_new(struct fdw_config *config, const char *config_path, struct manag
 	r = alerts_new(&m->config.alerts, &m->alerts);
 	if (r < 0)
 		return r;
+	r = watch_new(
+	    m->procs, m->alerts, &m->config,
+	    &(struct watch_ops){.userdata = m, .alert = manager_alert, .forget = manager_forget},
+	    now_boottime_ns(), &m->watch);
+	if (r < 0)
+		return r;
 	m->has_journal = m->config.alert_journal && journal_available();
 	m->alerts_to_stderr = !m->has_journal || isatty(STDERR_FILENO);
 	m->started_boottime_ns = now_boottime_ns();
@@ -483,7 +381,8 @@ static void manager_keepalive(void *userdata)
 int manager_start(struct manager *m, bool verbose, int *ret_failure)
 {
 	struct probe_options po = {
-	    .mode = m->config.probe_mode,
+	    .backend = m->config.probe_backend,
+	    .syscalls = m->config.probe_mode != PROBE_MODE_POLL,
 	    .max_processes = m->config.max_processes,
 	    .ringbuf_kib = m->config.ringbuf_kib,
 	    .ignore_tgid = getpid(),
@@ -521,7 +420,10 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 		return log_error_errno(r, "Failed to watch the ring buffer: %m");
 
 	/* The baseline of every process, before the first tick. */
-	r = manager_rescan(m, now_boottime_ns());
+	r = manager_list(m, now_boottime_ns());
+	if (r < 0)
+		return r;
+	r = manager_arm(m, now_boottime_ns());
 	if (r < 0)
 		return r;
 
@@ -547,10 +449,11 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the API socket: %m");
 #endif
-	log_info("fdwatchd " FDWATCH_VERSION " watching %zu processes (probe: %s, %u links, "
-		 "tick %.3gs).",
+	log_info("fdwatchd " FDWATCH_VERSION " watching %zu processes (probe: %s, %s backend, %u "
+		 "links, tick %.3gs).",
 		 proc_table_size(m->procs), probe_mode_to_string(m->config.probe_mode),
-		 probe_links(m->probe), (double)m->config.tick_ns / 1e9);
+		 probe_backend_to_string(m->config.probe_backend), probe_links(m->probe),
+		 (double)m->config.tick_ns / 1e9);
 	sd_notifyf(false, "READY=1\nSTATUS=Watching %zu processes.", proc_table_size(m->procs));
 	return 0;
 }
@@ -573,6 +476,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->sigterm_source);
 	sd_event_source_unref(m->sigint_source);
 	sd_event_source_unref(m->sighup_source);
+	watch_free(m->watch);
 	/* Detaches every program: nothing stays behind in the kernel. */
 	probe_free(m->probe);
 	proc_table_free(m->procs);

@@ -16,18 +16,22 @@
 
 struct probe;
 struct api_server;
+struct watch;
 
 struct manager_stats {
 	uint64_t ticks;
 	uint64_t events_fail; /* EMFILE/ENFILE ring buffer records */
 	uint64_t events_exec;
 	uint64_t events_exit;
+	uint64_t events_fork;
 	uint64_t rb_dropped; /* from the probe */
 	uint64_t map_full;   /* from the probe */
 	uint64_t reconciliations;
 	uint64_t unseen_opens; /* sums over processes of what reconciliation corrected */
 	uint64_t unseen_closes;
-	uint64_t last_tick_usec; /* CPU-free wall time the latest tick took */
+	uint64_t last_tick_usec;   /* CPU-free wall time the latest tick took */
+	uint64_t last_arm_usec;	   /* the latest probe_arm(): attaching the syscall programs */
+	uint64_t last_detach_usec; /* the latest disarm until every syscall link was detached */
 };
 
 /* Command-line flags: they override the files, at start and after every reload (0: unset). */
@@ -51,10 +55,12 @@ struct manager {
 	struct probe *probe;
 	struct proc_table *procs;
 	struct alerts *alerts;
+	struct watch *watch; /* the per-process step and the arming decision */
 	struct api_server *api;
 
 	uint64_t tick_no;
-	uint64_t last_rescan_ns;
+	uint64_t last_rescan_ns; /* the latest /proc listing */
+	uint64_t disarmed_ns;	 /* a background detach runs since then, 0: none */
 	uint64_t started_boottime_ns;
 	uint64_t started_realtime_ns;
 	struct manager_stats stats;

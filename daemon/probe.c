@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -19,11 +20,26 @@
 /* 256 keys/values per batch: ~60 KiB of values, one syscall per 256 processes. */
 #define BATCH 256
 
+/* The syscall links of one arming and the thread that detaches them. */
+struct probe_syscall_links {
+	/* One slot per entry of fdw_syscalls() (tracepoint backend) or one (raw).
+	 * While the detach thread runs, it alone destroys links and clears slots. */
+	_Atomic(struct bpf_link *) *links;
+	bool *missing; /* no such tracepoint on this kernel: never tried again */
+	unsigned n;
+	pthread_t thread;
+	bool thread_running;
+	atomic_bool cancel, done;
+};
+
 struct probe {
 	struct fdwatch_bpf *skel;
 	struct ring_buffer *rb;
-	struct bpf_link **links;
+	struct bpf_link **links; /* lifecycle links: always attached */
 	unsigned n_links;
+	struct probe_syscall_links sys;
+	enum probe_backend backend;
+	bool syscalls;
 	probe_event_fn on_event;
 	void (*keepalive)(void *userdata);
 	void *userdata;
@@ -49,9 +65,9 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
-const char *probe_mode_to_string(enum probe_mode m)
+const char *probe_backend_to_string(enum probe_backend b)
 {
-	return m == PROBE_MODE_RAW ? "raw" : "tracepoint";
+	return b == PROBE_BACKEND_RAW ? "raw" : "tracepoint";
 }
 
 const char *probe_failure_to_string(enum probe_failure f)
@@ -135,11 +151,12 @@ static enum probe_failure probe_check_machine(const struct probe_options *o)
 			  "(or run it as root).");
 		return PROBE_FAIL_PERMISSION;
 	}
-	if (o->mode == PROBE_MODE_TRACEPOINT && stat(TRACEFS_EVENTS, &st) < 0 &&
-	    stat(DEBUGFS_EVENTS, &st) < 0) {
-		log_error("tracefs is not mounted (no %s): mount it with "
-			  "'mount -t tracefs nodev /sys/kernel/tracing', or use --probe-mode=raw.",
-			  TRACEFS_EVENTS);
+	if (o->syscalls && o->backend == PROBE_BACKEND_TRACEPOINT &&
+	    stat(TRACEFS_EVENTS, &st) < 0 && stat(DEBUGFS_EVENTS, &st) < 0) {
+		log_error(
+		    "tracefs is not mounted (no %s): mount it with "
+		    "'mount -t tracefs nodev /sys/kernel/tracing', or use --probe-backend=raw.",
+		    TRACEFS_EVENTS);
 		return PROBE_FAIL_TRACEFS;
 	}
 	return PROBE_OK;
@@ -169,70 +186,155 @@ static int handle_rb_record(void *ctx, void *data, size_t size)
 	return p->on_event ? p->on_event(p->userdata, &ev) : 0;
 }
 
-static int probe_attach(struct probe *p, const struct probe_options *o,
-			enum probe_failure *ret_failure)
+static int probe_attach_lifecycle(struct probe *p, enum probe_failure *ret_failure)
 {
-	const struct fdw_syscall *sc;
+	struct bpf_program *progs[] = {
+	    p->skel->progs.handle_fork,
+	    p->skel->progs.handle_exec,
+	    p->skel->progs.handle_exit,
+	};
 	struct bpf_link *link;
-	size_t n;
 	int r;
 
-	if (o->mode == PROBE_MODE_RAW) {
-		link = bpf_program__attach(p->skel->progs.handle_raw_sys_exit);
+	for (size_t i = 0; i < ELEMENTSOF(progs); i++) {
+		link = bpf_program__attach(progs[i]);
 		if (!link) {
 			r = -errno;
 			*ret_failure = PROBE_FAIL_ATTACH;
-			return log_error_errno(r, "Failed to attach raw_tp/sys_exit: %m");
+			return log_error_errno(r, "Failed to attach %s: %m",
+					       bpf_program__section_name(progs[i]));
 		}
 		r = probe_add_link(p, link);
 		if (r < 0)
 			return r;
+	}
+	return 0;
+}
+
+/* Attach syscall link i (a slot of p->sys) if it is not. 1 attached now, 0 already or missing. */
+static int probe_attach_syscall(struct probe *p, unsigned i)
+{
+	const struct fdw_syscall *sc;
+	struct bpf_link *link;
+	char name[64];
+	size_t n;
+
+	if (atomic_load(&p->sys.links[i]) || p->sys.missing[i])
+		return 0;
+	if (p->backend == PROBE_BACKEND_RAW) {
+		link = bpf_program__attach(p->skel->progs.handle_raw_sys_exit);
+		if (!link)
+			return log_debug_errno(errno, "Failed to attach tp_btf/sys_exit: %m");
 	} else {
-		unsigned attached = 0;
-
 		sc = fdw_syscalls(&n);
-		for (size_t i = 0; i < n; i++) {
-			char name[64];
-
-			snprintf(name, sizeof(name), "sys_exit_%s", sc[i].name);
-			link = bpf_program__attach_tracepoint(p->skel->progs.handle_sys_exit,
-							      "syscalls", name);
-			if (!link) {
-				/* Not every kernel has every syscall (or its event). */
-				log_debug_errno(errno, "No tracepoint syscalls/%s, skipping: %m",
-						name);
-				continue;
-			}
-			r = probe_add_link(p, link);
-			if (r < 0)
-				return r;
-			attached++;
+		snprintf(name, sizeof(name), "sys_exit_%s", sc[i].name);
+		link = bpf_program__attach_tracepoint(p->skel->progs.handle_sys_exit, "syscalls",
+						      name);
+		if (!link) {
+			/* Not every kernel has every syscall (or its event). */
+			log_debug_errno(errno, "No tracepoint syscalls/%s, skipping: %m", name);
+			p->sys.missing[i] = true;
+			return 0;
 		}
-		if (attached == 0) {
-			*ret_failure = PROBE_FAIL_ATTACH;
-			return log_error_errno(ENOENT,
-					       "No syscalls/sys_exit_* tracepoint could be "
-					       "attached: is tracefs mounted with syscall events?");
-		}
-		log_debug("Attached %u syscall tracepoints.", attached);
 	}
+	atomic_store(&p->sys.links[i], link);
+	return 1;
+}
 
-	link = bpf_program__attach(p->skel->progs.handle_exec);
-	if (!link) {
-		r = -errno;
-		*ret_failure = PROBE_FAIL_ATTACH;
-		return log_error_errno(r, "Failed to attach tp_btf/sched_process_exec: %m");
+static unsigned probe_sys_attached(const struct probe *p)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < p->sys.n; i++)
+		n += atomic_load(&p->sys.links[i]) != NULL;
+	return n;
+}
+
+static void probe_join_detach(struct probe *p)
+{
+	if (!p->sys.thread_running)
+		return;
+	pthread_join(p->sys.thread, NULL);
+	p->sys.thread_running = false;
+}
+
+int probe_arm(struct probe *p)
+{
+	unsigned attached;
+	int r;
+
+	if (!p->syscalls)
+		return -EOPNOTSUPP;
+	if (p->skel->bss->counting && !p->sys.thread_running)
+		return 0;
+	if (p->sys.thread_running) {
+		/* Stop the detach after the link it is on; keep the rest attached. */
+		atomic_store(&p->sys.cancel, true);
+		probe_join_detach(p);
 	}
-	r = probe_add_link(p, link);
-	if (r < 0)
+	for (unsigned i = 0; i < p->sys.n; i++) {
+		r = probe_attach_syscall(p, i);
+		if (r < 0) {
+			probe_disarm(p);
+			return r;
+		}
+	}
+	attached = probe_sys_attached(p);
+	if (attached == 0)
+		return log_error_errno(ENOENT, "No syscall program could be attached: is tracefs "
+					       "mounted with syscall events?");
+	p->skel->bss->counting = 1;
+	log_debug("Armed: %u syscall links.", attached);
+	return 0;
+}
+
+static void *detach_links(void *userdata)
+{
+	struct probe_syscall_links *s = userdata;
+
+	for (unsigned i = 0; i < s->n && !atomic_load(&s->cancel); i++) {
+		struct bpf_link *l = atomic_load(&s->links[i]);
+
+		if (!l)
+			continue;
+		bpf_link__destroy(l);
+		atomic_store(&s->links[i], NULL);
+	}
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+int probe_disarm(struct probe *p)
+{
+	int r;
+
+	if (!p->syscalls)
+		return 0;
+	p->skel->bss->counting = 0;
+	if (p->sys.thread_running || probe_sys_attached(p) == 0)
+		return 0;
+	atomic_store(&p->sys.cancel, false);
+	atomic_store(&p->sys.done, false);
+	r = -pthread_create(&p->sys.thread, NULL, detach_links, &p->sys);
+	if (r < 0) {
+		log_debug_errno(r, "Failed to start the detach thread, detaching here: %m");
+		detach_links(&p->sys);
 		return r;
-	link = bpf_program__attach(p->skel->progs.handle_exit);
-	if (!link) {
-		r = -errno;
-		*ret_failure = PROBE_FAIL_ATTACH;
-		return log_error_errno(r, "Failed to attach tp_btf/sched_process_exit: %m");
 	}
-	return probe_add_link(p, link);
+	p->sys.thread_running = true;
+	return 0;
+}
+
+bool probe_counting(const struct probe *p)
+{
+	return p->skel->bss->counting;
+}
+
+unsigned probe_reap(struct probe *p)
+{
+	if (p->sys.thread_running && atomic_load(&p->sys.done))
+		probe_join_detach(p);
+	return probe_sys_attached(p);
 }
 
 static uint32_t ringbuf_bytes(uint32_t kib)
@@ -269,6 +371,18 @@ int probe_new(const struct probe_options *o, probe_event_fn on_event, void *user
 	p->keepalive = o->keepalive;
 	p->userdata = userdata;
 	p->batch_ok = true;
+	p->backend = o->backend;
+	p->syscalls = o->syscalls;
+	if (p->syscalls) {
+		(void)fdw_syscalls(&n);
+		p->sys.n = p->backend == PROBE_BACKEND_RAW ? 1 : (unsigned)n;
+		p->sys.links = calloc(p->sys.n, sizeof(*p->sys.links));
+		p->sys.missing = calloc(p->sys.n, sizeof(*p->sys.missing));
+		if (!p->sys.links || !p->sys.missing) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
 
 	p->skel = fdwatch_bpf__open();
 	if (!p->skel) {
@@ -296,8 +410,12 @@ int probe_new(const struct probe_options *o, probe_event_fn on_event, void *user
 	}
 	bpf_map__set_max_entries(p->skel->maps.procs, o->max_processes ? o->max_processes : 16384);
 	bpf_map__set_max_entries(p->skel->maps.events, ringbuf_bytes(o->ringbuf_kib));
-	bpf_program__set_autoload(p->skel->progs.handle_sys_exit, o->mode == PROBE_MODE_TRACEPOINT);
-	bpf_program__set_autoload(p->skel->progs.handle_raw_sys_exit, o->mode == PROBE_MODE_RAW);
+	p->skel->rodata->cfg_lifecycle_wakeup_bytes =
+	    ringbuf_bytes(o->ringbuf_kib) / FDW_LIFECYCLE_WAKEUP_DIVISOR;
+	bpf_program__set_autoload(p->skel->progs.handle_sys_exit,
+				  o->syscalls && o->backend == PROBE_BACKEND_TRACEPOINT);
+	bpf_program__set_autoload(p->skel->progs.handle_raw_sys_exit,
+				  o->syscalls && o->backend == PROBE_BACKEND_RAW);
 
 	r = fdwatch_bpf__load(p->skel);
 	if (r < 0) {
@@ -306,7 +424,7 @@ int probe_new(const struct probe_options *o, probe_event_fn on_event, void *user
 				   "--verbose for the verifier log).");
 		goto fail;
 	}
-	r = probe_attach(p, o, ret_failure);
+	r = probe_attach_lifecycle(p, ret_failure);
 	if (r < 0) {
 		if (*ret_failure == PROBE_OK)
 			*ret_failure = PROBE_FAIL_OTHER;
@@ -340,19 +458,21 @@ static void *destroy_link(void *link)
  * 1.8 s. Meanwhile the keepalive hook runs every 200 ms, so a service
  * manager's watchdog does not take the slow shutdown for a hang.
  */
-static void probe_destroy_links(struct probe *p)
+static void probe_destroy_links(struct probe *p, struct bpf_link **links, unsigned n)
 {
-	pthread_t *threads = calloc(p->n_links, sizeof(*threads));
-	bool *started = calloc(p->n_links, sizeof(*started));
+	pthread_t *threads = calloc(n, sizeof(*threads));
+	bool *started = calloc(n, sizeof(*started));
 
-	for (unsigned i = 0; i < p->n_links; i++) {
+	for (unsigned i = 0; i < n; i++) {
+		if (!links[i])
+			continue;
 		if (threads && started &&
-		    pthread_create(&threads[i], NULL, destroy_link, p->links[i]) == 0)
+		    pthread_create(&threads[i], NULL, destroy_link, links[i]) == 0)
 			started[i] = true;
 		else
-			bpf_link__destroy(p->links[i]); /* no thread: do it here */
+			bpf_link__destroy(links[i]); /* no thread: do it here */
 	}
-	for (unsigned i = 0; threads && started && i < p->n_links; i++) {
+	for (unsigned i = 0; threads && started && i < n; i++) {
 		if (!started[i])
 			continue;
 		for (;;) {
@@ -372,16 +492,35 @@ static void probe_destroy_links(struct probe *p)
 	}
 	free(threads);
 	free(started);
-	p->n_links = 0;
 }
 
 void probe_free(struct probe *p)
 {
+	struct bpf_link **sys;
+
 	if (!p)
 		return;
 	ring_buffer__free(p->rb);
-	probe_destroy_links(p);
+	if (p->sys.thread_running) {
+		atomic_store(&p->sys.cancel, true);
+		probe_join_detach(p);
+	}
+	sys = calloc(p->sys.n ?: 1, sizeof(*sys));
+	for (unsigned i = 0; i < p->sys.n; i++) {
+		struct bpf_link *l = atomic_load(&p->sys.links[i]);
+
+		if (sys)
+			sys[i] = l;
+		else
+			bpf_link__destroy(l);
+	}
+	if (sys)
+		probe_destroy_links(p, sys, p->sys.n);
+	free(sys);
+	probe_destroy_links(p, p->links, p->n_links);
 	free(p->links);
+	free((void *)p->sys.links);
+	free(p->sys.missing);
 	fdwatch_bpf__destroy(p->skel);
 	free(p);
 }
@@ -479,5 +618,5 @@ void probe_get_stats(const struct probe *p, struct fdw_stats *ret)
 
 unsigned probe_links(const struct probe *p)
 {
-	return p->n_links;
+	return p->n_links + probe_sys_attached(p);
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * probe.h - the only module that sees the BPF skeleton. Loads and attaches
- * bpf/fdwatch.bpf.c, hands plain per-tgid counters and rare events up.
+ * probe.h - the only module that sees the BPF skeleton. Loads
+ * bpf/fdwatch.bpf.c, keeps its lifecycle programs (fork, exec, exit: not
+ * syscall tracepoints, they cost syscalls nothing) attached, attaches the
+ * syscall programs on demand (probe_arm) and detaches them in the background
+ * (probe_disarm), and hands plain per-tgid counters and rare events up.
  */
 #ifndef FDWATCH_PROBE_H
 #define FDWATCH_PROBE_H
@@ -25,7 +28,8 @@ enum probe_failure {
 };
 
 struct probe_options {
-	enum probe_mode mode;
+	enum probe_backend backend;
+	bool syscalls; /* load the syscall programs at all (false: poll mode, never armed) */
 	uint32_t max_processes; /* "procs" map entries */
 	uint32_t ringbuf_kib;	/* rounded up to a power of two pages */
 	pid_t ignore_tgid;	/* the daemon itself */
@@ -43,12 +47,13 @@ typedef int (*probe_counts_fn)(void *userdata, pid_t tgid, const struct fdw_coun
 struct probe;
 
 /*
- * Check the machine, load, attach. On failure returns -errno and names the
+ * Check the machine, load, attach the lifecycle programs; the syscall
+ * programs stay detached until probe_arm(). On failure returns -errno and names the
  * cause in *ret_failure, with a one-line explanation and remedy already logged.
  */
 int probe_new(const struct probe_options *o, probe_event_fn on_event, void *userdata,
 	      struct probe **ret, enum probe_failure *ret_failure);
-/* Detach everything and free; NULL-safe. */
+/* Detach everything (waiting for the kernel, feeding keepalive) and free; NULL-safe. */
 void probe_free(struct probe *p);
 
 /* The ring buffer's epoll fd, for the event loop. */
@@ -63,9 +68,31 @@ int probe_lookup(struct probe *p, pid_t tgid, struct fdw_counts *ret);
 int probe_forget(struct probe *p, pid_t tgid, uint64_t start_boottime);
 /* Kernel-side drop counters. */
 void probe_get_stats(const struct probe *p, struct fdw_stats *ret);
-/* How many BPF links are attached. */
+/*
+ * Attach the syscall programs and start counting. Links a background detach
+ * has not reached yet are kept, not attached twice (that waits for the link
+ * being detached at most, ~75 ms). 0 (also when armed already), -EOPNOTSUPP
+ * when the probe was made without syscall programs, or -errno when not a
+ * single syscall program could be attached (the probe is then disarmed).
+ */
+int probe_arm(struct probe *p);
+/*
+ * Stop counting at once and detach the syscall programs on a thread of its
+ * own: each tracepoint link takes ~75 ms to detach, and only a real detach
+ * takes every task off the kernel's syscall slow path. 0 (also when disarmed
+ * already) or -errno when no thread could be started (then detached here).
+ */
+int probe_disarm(struct probe *p);
+/* Whether the syscall programs count now. */
+bool probe_counting(const struct probe *p);
+/*
+ * Reap a finished background detach. Returns how many syscall links are still
+ * attached (0: none; the kernel no longer taxes syscalls for us).
+ */
+unsigned probe_reap(struct probe *p);
+/* How many BPF links are attached (lifecycle and syscall). */
 unsigned probe_links(const struct probe *p);
-const char *probe_mode_to_string(enum probe_mode m);
+const char *probe_backend_to_string(enum probe_backend b);
 const char *probe_failure_to_string(enum probe_failure f);
 
 #endif

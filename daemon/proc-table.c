@@ -164,11 +164,17 @@ static int entry_new(struct proc_table *t, pid_t pid, uint64_t want_start, uint6
 
 int proc_table_add(struct proc_table *t, pid_t pid, uint64_t now_ns, struct proc_entry **ret)
 {
+	return proc_table_add_started(t, pid, 0, now_ns, ret);
+}
+
+int proc_table_add_started(struct proc_table *t, pid_t pid, uint64_t start_ticks, uint64_t now_ns,
+			   struct proc_entry **ret)
+{
 	struct proc_entry *e = proc_table_get(t, pid);
 	int r;
 
 	if (!e) {
-		r = entry_new(t, pid, 0, now_ns, &e);
+		r = entry_new(t, pid, start_ticks, now_ns, &e);
 		if (r < 0)
 			return r;
 	}
@@ -261,10 +267,37 @@ int proc_table_apply_counts(struct proc_table *t, pid_t tgid, const struct fdw_c
 	return changed;
 }
 
-int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns)
+/* The count is actual: book what the probe missed when it was counting. */
+static void entry_set_count(struct proc_entry *e, uint64_t actual, uint64_t now_ns, bool counted)
+{
+	int64_t drift = (int64_t)e->fds - (int64_t)actual;
+
+	if (!counted)
+		drift = 0;
+	else if (drift > 0)
+		e->unseen_closes += (uint64_t)drift;
+	else
+		e->unseen_opens += (uint64_t)-drift;
+	e->last_drift = drift;
+	e->fds = actual;
+	e->reconciled_ns = now_ns;
+}
+
+int proc_table_poll(struct proc_table *t, struct proc_entry *e, uint64_t now_ns, bool counted)
+{
+	uint64_t actual, before = e->fds;
+	int r;
+
+	r = proc_count_fds(t->root, e->pid, t->fast_count, &actual);
+	if (r < 0)
+		return r;
+	entry_set_count(e, actual, now_ns, counted);
+	return actual != before;
+}
+
+int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns, bool counted)
 {
 	uint64_t actual, soft, hard;
-	int64_t drift;
 	int r;
 
 	r = proc_count_fds(t->root, e->pid, t->fast_count, &actual);
@@ -282,14 +315,7 @@ int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t no
 			return -ESRCH;
 	}
 	/* A zombie has no fd table left: its fd dir is empty. */
-	drift = (int64_t)e->fds - (int64_t)actual;
-	if (drift > 0)
-		e->unseen_closes += (uint64_t)drift;
-	else
-		e->unseen_opens += (uint64_t)-drift;
-	e->last_drift = drift;
-	e->fds = actual;
-	e->reconciled_ns = now_ns;
+	entry_set_count(e, actual, now_ns, counted);
 	e->needs_reconcile = false;
 	/* /proc is at least as fresh as the probe's copy from the latest event,
 	 * and catches a prlimit() from outside while the process is quiet. */

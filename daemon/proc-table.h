@@ -60,6 +60,17 @@ struct proc_entry {
 	bool needs_identity;	 /* exec'd: comm, cmdline, unit may have changed */
 	uint64_t last_seen_tick; /* manager's tick number when last updated */
 
+	/* Schedule and suspicion, kept by the watch module (watch.h). */
+	uint64_t next_poll_ns;	   /* when the count is read next */
+	uint64_t poll_interval_ns; /* the latest interval between two reads */
+	uint64_t next_sweep_ns;	   /* when it is reconciled next in the rolling sweep */
+	uint64_t last_sample_ns;   /* latest sample fed to the detector, 0: none */
+	uint64_t trough_fds;	   /* lowest count since its growth was last judged */
+	uint64_t peak_fds;	   /* highest count since then ... */
+	uint64_t peak_ns;	   /* ... and when it was reached */
+	uint64_t traced_until_ns;  /* named by a client: a suspect until then */
+	unsigned suspect;	   /* WATCH_SUSPECT_* reasons at its latest step, 0: none */
+
 	struct fdw_counts last_counts; /* latest raw probe counters, for diffing */
 
 	struct proc_point history[PROC_HISTORY]; /* ring, one point per tick */
@@ -105,13 +116,27 @@ int proc_table_apply_counts(struct proc_table *t, pid_t tgid, const struct fdw_c
  * a kernel thread (never tracked), -ENOMEM.
  */
 int proc_table_add(struct proc_table *t, pid_t pid, uint64_t now_ns, struct proc_entry **ret);
+/*
+ * The same for a process known to have started at start_ticks (/proc/PID/stat
+ * field 22; from a fork record): -ESRCH when pid now belongs to another one.
+ * An existing entry of pid is returned as it is.
+ */
+int proc_table_add_started(struct proc_table *t, pid_t pid, uint64_t start_ticks, uint64_t now_ns,
+			   struct proc_entry **ret);
 
 /*
- * Set e->fds from /proc exactly; the difference from the probe's estimate is
- * booked as unseen opens or closes. Also refreshes limits. 0, -ENOENT/-ESRCH (-ESRCH: an
- * entry the probe never counted whose PID now belongs to another process).
+ * Set e->fds from /proc exactly; when counted (the probe counted the process's fd
+ * syscalls since the previous reconciliation), the difference from the probe's
+ * estimate is booked as unseen opens or closes, else it is just the new count.
+ * Also refreshes limits. 0, -ENOENT/-ESRCH (-ESRCH: an entry the probe never
+ * counted whose PID now belongs to another process).
  */
-int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns);
+int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns, bool counted);
+/*
+ * Only the count (stat(ROOT/PID/fd), O(1)): set e->fds from /proc, booking the
+ * difference as reconcile does. 1 when the count changed, 0 when not, -ENOENT/-ESRCH.
+ */
+int proc_table_poll(struct proc_table *t, struct proc_entry *e, uint64_t now_ns, bool counted);
 
 /* Refresh comm, cmdline, uid, cgroup/unit (after exec). */
 int proc_table_refresh_identity(struct proc_table *t, struct proc_entry *e);

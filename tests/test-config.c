@@ -47,6 +47,11 @@ static const struct {
 	const char *section, *key;
 } all_keys[] = {
     {"Probe", "Mode"},
+    {"Probe", "Backend"},
+    {"Probe", "ArmCooldownSec"},
+    {"Probe", "MaxArmedPercent"},
+    {"Probe", "ArmedShareWindowSec"},
+    {"Probe", "PollSec"},
     {"Probe", "MaxProcesses"},
     {"Probe", "RingBufferKiB"},
     {"Probe", "TickSec"},
@@ -221,11 +226,16 @@ static void test_defaults(void **state)
 	struct alerts_config ac;
 
 	assert_int_equal(config_init(&c), 0);
-	assert_int_equal(c.probe_mode, PROBE_MODE_TRACEPOINT);
+	assert_int_equal(c.probe_mode, PROBE_MODE_AUTO);
+	assert_int_equal(c.probe_backend, PROBE_BACKEND_TRACEPOINT);
+	assert_int_equal(c.arm_cooldown_ns, 30 * NSEC_PER_SEC);
+	assert_true(c.max_armed_percent == 10);
+	assert_int_equal(c.armed_window_ns, 3600 * NSEC_PER_SEC);
+	assert_int_equal(c.poll_ns, 2 * NSEC_PER_SEC);
 	assert_int_equal(c.max_processes, 16384);
 	assert_int_equal(c.ringbuf_kib, 256);
 	assert_int_equal(c.tick_ns, NSEC_PER_SEC);
-	assert_int_equal(c.rescan_ns, 5 * NSEC_PER_SEC);
+	assert_int_equal(c.rescan_ns, 60 * NSEC_PER_SEC);
 	assert_string_equal(c.proc_root, "/proc");
 	detect_config_init(&dc);
 	assert_memory_equal(&c.detect, &dc, sizeof(dc));
@@ -289,8 +299,20 @@ static const struct valid_case {
 	const char *want; /* as config_dump() prints it */
 	const char *pre;  /* a line before, when value is the default */
 } valid_cases[] = {
-    {"Probe", "Mode", "raw", "raw"},
-    {"Probe", "Mode", "tracepoint", "tracepoint", "Mode=raw"},
+    {"Probe", "Mode", "always", "always"},
+    {"Probe", "Mode", "poll", "poll"},
+    {"Probe", "Mode", "auto", "auto", "Mode=poll"},
+    {"Probe", "Backend", "raw", "raw"},
+    {"Probe", "Backend", "raw", "raw", "Mode=tracepoint"},
+    {"Probe", "Backend", "tracepoint", "tracepoint", "Mode=raw"},
+    {"Probe", "ArmCooldownSec", "0", "0"},
+    {"Probe", "ArmCooldownSec", "2min", "2min"},
+    {"Probe", "MaxArmedPercent", "25%", "25"},
+    {"Probe", "MaxArmedPercent", "0", "0"},
+    {"Probe", "ArmedShareWindowSec", "10s", "10s"},
+    {"Probe", "ArmedShareWindowSec", "2h", "2h"},
+    {"Probe", "PollSec", "100ms", "100ms"},
+    {"Probe", "PollSec", "1h", "1h"},
     {"Probe", "MaxProcesses", "64", "64"},
     {"Probe", "MaxProcesses", "4194304", "4194304"},
     {"Probe", "RingBufferKiB", "1024", "1024"},
@@ -404,7 +426,9 @@ static void test_keys_fields(void **state)
 
 	assert_int_equal(load_text(fx, text, &c, &err), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(c.probe_mode, PROBE_MODE_RAW);
+	/* Mode=raw: the spelling from before Backend= existed sets the backend, not the mode. */
+	assert_int_equal(c.probe_backend, PROBE_BACKEND_RAW);
+	assert_int_equal(c.probe_mode, PROBE_MODE_AUTO);
 	assert_int_equal(c.max_processes, 100);
 	assert_int_equal(c.ringbuf_kib, 8);
 	assert_int_equal(c.tick_ns, 250000000);
@@ -440,8 +464,11 @@ static const struct invalid_case {
 	const char *section, *key, *value;
 	const char *reason; /* the whole reason after "file:2: [Section] Key=value: " */
 } invalid_cases[] = {
-    {"Probe", "Mode", "TRACEPOINT", "must be tracepoint or raw"},
-    {"Probe", "Mode", "kprobe", "must be tracepoint or raw"},
+    {"Probe", "Mode", "TRACEPOINT", "must be auto, always or poll"},
+    {"Probe", "Mode", "kprobe", "must be auto, always or poll"},
+    {"Probe", "Backend", "auto", "must be tracepoint or raw"},
+    {"Probe", "MaxArmedPercent", "101", "out of range, must be 0 to 100"},
+    {"Probe", "PollSec", "10ms", "out of range, must be 100ms to 1h"},
     {"Probe", "MaxProcesses", "63", "out of range, must be 64 to 4194304"},
     {"Probe", "MaxProcesses", "4194305", "out of range, must be 64 to 4194304"},
     {"Probe", "MaxProcesses", "-1", "not a number"},
@@ -1287,14 +1314,15 @@ static const struct restart_case {
 	int n;
 	const char *out;
 } restart_cases[] = {
-    {"[Probe]\nMode=raw\n", 1, "[Probe] Mode=tracepoint -> raw\n"},
+    {"[Probe]\nMode=raw\n", 1, "[Probe] Backend=tracepoint -> raw\n"},
+    {"[Probe]\nMode=poll\n", 1, "[Probe] Mode=auto -> poll\n"},
     {"[Probe]\nMaxProcesses=32768\n", 1, "[Probe] MaxProcesses=16384 -> 32768\n"},
     {"[Probe]\nRingBufferKiB=512\n", 1, "[Probe] RingBufferKiB=256 -> 512\n"},
     {"[Probe]\nProcRoot=/host/proc\n", 1, "[Probe] ProcRoot=/proc -> /host/proc\n"},
     {"[Api]\nSocketPath=/run/x.sock\n", 1,
      "[Api] SocketPath=/run/fdwatch/api.sock -> /run/x.sock\n"},
     {"[Probe]\nMode=raw\n[Api]\nSocketPath=/run/x.sock\n", 2,
-     "[Probe] Mode=tracepoint -> raw\n"
+     "[Probe] Backend=tracepoint -> raw\n"
      "[Api] SocketPath=/run/fdwatch/api.sock -> /run/x.sock\n"},
     /* Reloadable. */
     {"[Probe]\nTickSec=2s\nRescanSec=10s\n", 0, ""},
@@ -1367,7 +1395,7 @@ static void test_dump_every_key(void **state)
 	for (const char *p = text; (p = strchr(p, '=')); p++)
 		lines++;
 	assert_int_equal(lines, ELEMENTSOF(all_keys));
-	assert_non_null(strstr(text, "\n[Probe]\nMode=tracepoint\n"));
+	assert_non_null(strstr(text, "\n[Probe]\nMode=auto\nBackend=tracepoint\n"));
 	assert_non_null(strstr(text, "\n[Api]\nSocketPath=/run/fdwatch/api.sock\nSocketMode=0660\n"
 				     "SocketGroup=\nAdminGroup=\n"));
 }

@@ -130,7 +130,7 @@ static void test_counts_baseline_then_diff(void **state)
 
 	/* /proc agrees: nothing unseen. */
 	fixture_fds(c->root, 200, 15);
-	assert_int_equal(proc_table_reconcile(c->t, e, 4), 0);
+	assert_int_equal(proc_table_reconcile(c->t, e, 4, true), 0);
 	assert_int_equal(e->unseen_opens, 0);
 	assert_int_equal(e->unseen_closes, 0);
 	assert_int_equal(e->last_drift, 0);
@@ -146,7 +146,7 @@ static void test_reconcile_books_unseen(void **state)
 	assert_int_equal(proc_table_apply_counts(c->t, 300, &k, 1, &e), 1);
 	/* 3 fds arrive by SCM_RIGHTS: the probe saw nothing. */
 	fixture_fds(c->root, 300, 23);
-	assert_int_equal(proc_table_reconcile(c->t, e, 2), 0);
+	assert_int_equal(proc_table_reconcile(c->t, e, 2, true), 0);
 	assert_int_equal(e->fds, 23);
 	assert_int_equal(e->unseen_opens, 3);
 	assert_int_equal(e->last_drift, -3);
@@ -155,7 +155,7 @@ static void test_reconcile_books_unseen(void **state)
 	assert_int_equal(proc_table_apply_counts(c->t, 300, &k, 3, &e), 1);
 	assert_true(e->needs_reconcile);
 	fixture_fds(c->root, 300, 13);
-	assert_int_equal(proc_table_reconcile(c->t, e, 4), 0);
+	assert_int_equal(proc_table_reconcile(c->t, e, 4, true), 0);
 	assert_int_equal(e->fds, 13);
 	assert_int_equal(e->unseen_closes, 10);
 	assert_int_equal(e->last_drift, 10);
@@ -165,7 +165,7 @@ static void test_reconcile_books_unseen(void **state)
 	assert_false(e->needs_reconcile);
 	/* The limit follows /proc (a prlimit() from outside while quiet). */
 	fixture_limits(c->root, 300, "64", "128");
-	assert_int_equal(proc_table_reconcile(c->t, e, 5), 0);
+	assert_int_equal(proc_table_reconcile(c->t, e, 5, true), 0);
 	assert_int_equal(e->soft_limit, 64);
 	assert_int_equal(e->hard_limit, 128);
 }
@@ -205,10 +205,10 @@ static void test_pid_reuse(void **state)
 	/* So does the reconciliation of an entry the probe never counted (its exit went
 	 * unseen): the new process's fds are not booked to the old one. */
 	fixture_fds(c->root, 401, 7);
-	assert_int_equal(proc_table_reconcile(c->t, e, 5), -ESRCH);
+	assert_int_equal(proc_table_reconcile(c->t, e, 5, true), -ESRCH);
 	assert_int_equal(e->fds, 1);
 	fixture_stat(c->root, 401, "a", 10);
-	assert_int_equal(proc_table_reconcile(c->t, e, 6), 0);
+	assert_int_equal(proc_table_reconcile(c->t, e, 6, true), 0);
 	assert_int_equal(e->fds, 7);
 }
 

@@ -90,7 +90,8 @@ def main():
 
 def run_modes(tap):
     for mode in ("tracepoint", "raw"):
-        d = fdwlib.Daemon(["--tick", "500ms", "--rescan", "2s", "--probe-mode", mode]).start()
+        d = fdwlib.Daemon(["--tick", "500ms", "--rescan", "2s", "--probe-mode", "always",
+                           "--probe-backend", mode]).start()
         progs = fdwlib.bpf_programs_of(d.pid)
         tap.ok(len(progs) >= 3, "[%s] fdwatchd holds its BPF programs while running" % mode,
                progs)
