@@ -2,24 +2,18 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include "api.h"
 #include "journal.h"
 #include "log.h"
 #include "manager.h"
 #include "probe.h"
 #include "proc.h"
 #include "syscalls.h"
-#if __has_include("api.h")
-#include "api.h"
-#define HAVE_API 1
-#endif
 
 static void manager_alert(struct manager *m, const struct alert *a)
 {
 	journal_send_alert(a, m->has_journal, m->alerts_to_stderr);
-#ifdef HAVE_API
-	if (m->api)
-		api_server_publish_alert(m->api, a);
-#endif
+	api_publish_alert(m->api, a);
 }
 
 /* Judge e's latest verdict and send the alert that is due, if any. */
@@ -429,16 +423,40 @@ int manager_reload(struct manager *m)
 	m->config = c;
 	log_set_max_level(m->config.log_level);
 	alerts_set_config(m->alerts, &m->config.alerts);
+	if (m->api)
+		api_set_config(m->api, &m->config);
 	m->has_journal = m->config.alert_journal && journal_available();
 	log_info("Configuration reloaded.");
 	sd_notify(false, "READY=1\nSTATUS=Configuration reloaded.");
 	return 0;
 }
 
-bool manager_may_see(const struct manager *m, uid_t client_uid, bool client_admin,
-		     const struct proc_entry *e)
+/* GetStatus: what the daemon knows of itself. */
+static void manager_get_status(void *userdata, struct status_info *ret)
 {
-	return client_uid == 0 || client_admin || e->uid == client_uid;
+	struct manager *m = userdata;
+
+	*ret = (struct status_info){
+	    .version = FDWATCH_VERSION,
+	    .uptime_sec = (double)(now_boottime_ns() - m->started_boottime_ns) / 1e9,
+	    .started_realtime_ns = m->started_realtime_ns,
+	    .probe_mode = m->config.probe_mode == PROBE_MODE_RAW ? "raw" : "tracepoint",
+	    .tick_ns = m->config.tick_ns,
+	    .rescan_ns = m->config.rescan_ns,
+	    .processes = proc_table_size(m->procs),
+	    .ticks = m->stats.ticks,
+	    .last_tick_usec = m->stats.last_tick_usec,
+	    .ringbuf_dropped = m->stats.rb_dropped,
+	    .map_full = m->stats.map_full,
+	    .events_fail = m->stats.events_fail,
+	    .events_exec = m->stats.events_exec,
+	    .events_exit = m->stats.events_exit,
+	    .reconciliations = m->stats.reconciliations,
+	    .unseen_opens = m->stats.unseen_opens,
+	    .unseen_closes = m->stats.unseen_closes,
+	    .alerts_sent = alerts_sent(m->alerts),
+	    .alerts_suppressed = alerts_suppressed(m->alerts),
+	};
 }
 
 int manager_new(struct fdw_config *config, const char *config_path, struct manager **ret)
@@ -489,6 +507,12 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .ignore_tgid = getpid(),
 	    .verbose = verbose,
 	    .keepalive = manager_keepalive,
+	};
+	struct api_sources sources = {
+	    .procs = m->procs,
+	    .alerts = m->alerts,
+	    .get_status = manager_get_status,
+	    .userdata = m,
 	};
 	enum probe_failure failure = PROBE_OK;
 	sigset_t mask;
@@ -542,11 +566,9 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.",
 				       n);
 	m->api_listen_fd = n == 1 ? SD_LISTEN_FDS_START : -1;
-#ifdef HAVE_API
-	r = api_server_new(m, m->api_listen_fd, &m->api);
+	r = api_new(m->event, &m->config, m->api_listen_fd, &sources, &m->api);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the API socket: %m");
-#endif
 	log_info("fdwatchd " FDWATCH_VERSION " watching %zu processes (probe: %s, %u links, "
 		 "tick %.3gs).",
 		 proc_table_size(m->procs), probe_mode_to_string(m->config.probe_mode),
@@ -564,9 +586,7 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
-#ifdef HAVE_API
-	api_server_free(m->api);
-#endif
+	api_free(m->api);
 	sd_event_source_unref(m->tick_source);
 	sd_event_source_unref(m->rescan_source);
 	sd_event_source_unref(m->probe_source);

@@ -2,8 +2,8 @@
 /*
  * manager.h - the one object that owns the daemon: sd-event loop, tick and
  * rescan timers, signals, watchdog, the probe, the process table, alerts and
- * the API server (after systemd-oomd's Manager). Fields are public to the
- * daemon's own modules (api.c reads them); nothing outside daemon/ sees it.
+ * the API (after systemd-oomd's Manager). Its fields are its own: the API
+ * gets what its methods read through struct api_sources (api.h).
  */
 #ifndef FDWATCH_MANAGER_H
 #define FDWATCH_MANAGER_H
@@ -15,7 +15,7 @@
 #include "alerts.h"
 
 struct probe;
-struct api_server;
+struct api;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -51,7 +51,7 @@ struct manager {
 	struct probe *probe;
 	struct proc_table *procs;
 	struct alerts *alerts;
-	struct api_server *api;
+	struct api *api;
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns;
@@ -80,9 +80,6 @@ void manager_free(struct manager *m);
 int manager_run(struct manager *m);
 /* Reload the configuration file (SIGHUP). Bad file: keeps the old one, returns -EINVAL. */
 int manager_reload(struct manager *m);
-/* Called by the API for ListProcesses/GetProcess: whether uid may see e. */
-bool manager_may_see(const struct manager *m, uid_t client_uid, bool client_admin,
-		     const struct proc_entry *e);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
 
