@@ -65,11 +65,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
-const char *probe_backend_to_string(enum probe_backend b)
-{
-	return b == PROBE_BACKEND_RAW ? "raw" : "tracepoint";
-}
-
 const char *probe_failure_to_string(enum probe_failure f)
 {
 	static const char *const names[] = {

@@ -92,7 +92,6 @@ bool probe_counting(const struct probe *p);
 unsigned probe_reap(struct probe *p);
 /* How many BPF links are attached (lifecycle and syscall). */
 unsigned probe_links(const struct probe *p);
-const char *probe_backend_to_string(enum probe_backend b);
 const char *probe_failure_to_string(enum probe_failure f);
 
 #endif

@@ -190,7 +190,7 @@ const char varlink_fdwatch_description[] =
     "  version: string,\n"
     "  uptime_sec: float,\n"
     "  started_usec: int,\n"
-    "  # tracepoint or raw.\n"
+    "  # When the syscall probe is attached: auto, always or poll.\n"
     "  probe_mode: string,\n"
     "  tick_sec: float,\n"
     "  rescan_sec: float,\n"
