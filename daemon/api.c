@@ -20,6 +20,9 @@
 #define API_VENDOR     "fdwatch"
 #define API_PRODUCT    "fdwatchd"
 #define API_URL	       "man:fdwatchd(8)"
+/* Trace(): a minute unless asked otherwise; an hour at most. */
+#define API_TRACE_DEFAULT_SEC 60
+#define API_TRACE_MAX_SEC     3600
 
 struct api {
 	struct varlink_server *server;
@@ -63,9 +66,13 @@ static int method_get_status(struct varlink_connection *c, const struct varlink_
 	si.subscribers = varlink_server_subscribers(a->server);
 	si.client_uid = varlink_connection_uid(c);
 	si.client_admin = varlink_connection_uid(c) == 0 || varlink_connection_is_admin(c);
-	for (struct proc_entry *e = proc_table_first(a->sources.procs); e; e = proc_table_next(e))
-		if (may_see_uid(c, e->uid))
-			si.visible++;
+	for (struct proc_entry *e = proc_table_first(a->sources.procs); e; e = proc_table_next(e)) {
+		if (!may_see_uid(c, e->uid))
+			continue;
+		si.visible++;
+		if (e->suspect && si.n_visible_suspects < ELEMENTSOF(si.visible_suspects))
+			si.visible_suspects[si.n_visible_suspects++] = e->pid;
+	}
 	p = json_status(&si);
 	if (!p)
 		return -ENOMEM;
@@ -256,12 +263,55 @@ static int method_subscribe(struct varlink_connection *c, const struct varlink_c
 	return 0;
 }
 
+/*
+ * Trace(pid, seconds): make a process a suspect, so that the syscall probe is
+ * armed for it (it costs every syscall of the machine while armed, so only
+ * root and AdminGroup= members may ask).
+ */
+static int method_trace(struct varlink_connection *c, const struct varlink_call *call,
+			void *userdata)
+{
+	static const char *const allowed[] = {"pid", "seconds", NULL};
+	struct api *a = userdata;
+	uint64_t pid, seconds = API_TRACE_DEFAULT_SEC, until_ns;
+	struct proc_entry *e;
+	const char *bad;
+	cJSON *p;
+	int r;
+
+	bad = varlink_params_unknown(call->parameters, allowed);
+	if (bad)
+		return reply_invalid(c, call, bad);
+	if (varlink_param_u64(call->parameters, "pid", INT32_MAX, &pid) < 0 || pid == 0)
+		return reply_invalid(c, call, "pid");
+	r = varlink_param_u64(call->parameters, "seconds", API_TRACE_MAX_SEC, &seconds);
+	if (r == -EINVAL || r == -ERANGE || seconds == 0)
+		return reply_invalid(c, call, "seconds");
+	e = proc_table_get(a->sources.procs, (pid_t)pid);
+	if (!e)
+		return varlink_error_u64(c, call, FDW_ERROR_NO_SUCH_PROCESS, "pid", pid);
+	if (varlink_connection_uid(c) != 0 && !varlink_connection_is_admin(c))
+		return varlink_error(c, call, FDW_ERROR_PERMISSION_DENIED, NULL);
+	r = a->sources.trace(a->sources.userdata, (pid_t)pid, seconds * NSEC_PER_SEC, &until_ns);
+	if (r == -ESRCH)
+		return varlink_error_u64(c, call, FDW_ERROR_NO_SUCH_PROCESS, "pid", pid);
+	if (r < 0)
+		return r;
+	p = cJSON_CreateObject();
+	if (!p || !json_add_u64(p, "until_usec", until_ns / NSEC_PER_USEC)) {
+		cJSON_Delete(p);
+		return -ENOMEM;
+	}
+	return varlink_reply(c, call, p);
+}
+
 static const struct varlink_method methods[] = {
     {VARLINK_FDWATCH_INTERFACE ".GetStatus", method_get_status},
     {VARLINK_FDWATCH_INTERFACE ".ListProcesses", method_list_processes},
     {VARLINK_FDWATCH_INTERFACE ".GetProcess", method_get_process},
     {VARLINK_FDWATCH_INTERFACE ".ListAlerts", method_list_alerts},
     {VARLINK_FDWATCH_INTERFACE ".Subscribe", method_subscribe},
+    {VARLINK_FDWATCH_INTERFACE ".Trace", method_trace},
 };
 
 static const struct varlink_interface interfaces[] = {

@@ -40,6 +40,12 @@ struct api_sources {
 	 * subscribers, client_uid and client_admin, which the api fills.
 	 */
 	void (*get_status)(void *userdata, struct status_info *ret);
+	/*
+	 * Trace: make pid a suspect for duration_ns (the syscall probe is armed for it);
+	 * *ret_until_realtime_ns: CLOCK_REALTIME when it ends. 0, -ESRCH, or -errno.
+	 */
+	int (*trace)(void *userdata, pid_t pid, uint64_t duration_ns,
+		     uint64_t *ret_until_realtime_ns);
 	void *userdata;
 };
 

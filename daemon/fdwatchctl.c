@@ -44,6 +44,7 @@ static struct {
 	bool json;
 	bool watch;
 	bool has_limit, has_uid, has_since;
+	uint64_t trace_ns; /* trace --for */
 	uint64_t limit, uid, since;
 	const char *unit, *comm, *state;
 	double interval;
@@ -314,6 +315,24 @@ static int print_json_line(const cJSON *o)
 
 /* ---- status ---- */
 
+/* Armed: since when, for whom, and the share of the last window. */
+static void print_armed(const cJSON *p)
+{
+	const cJSON *pids = cJSON_GetObjectItem(p, "suspect_pids"), *v;
+	bool armed = cJSON_IsTrue(cJSON_GetObjectItem(p, "probe_armed"));
+	char b1[32], b2[32];
+
+	if (armed)
+		printf("Armed:        yes, since %s, for %.0f suspect(s)",
+		       format_time_usec(param_num(p, "probe_armed_since_usec", 0), b1, sizeof(b1)),
+		       param_num(p, "suspects", 0));
+	else
+		printf("Armed:        no, %.0f suspect(s)", param_num(p, "suspects", 0));
+	cJSON_ArrayForEach(v, pids) printf("%s%d", v == pids->child ? ": PID " : ", ", v->valueint);
+	printf("; %.1f%% of the last %s\n", 100 * param_num(p, "probe_armed_share", 0),
+	       format_duration(param_num(p, "probe_share_window_sec", 0), b2, sizeof(b2)));
+}
+
 static int cmd_status(void)
 {
 	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
@@ -329,8 +348,10 @@ static int cmd_status(void)
 	printf("%sfdwatchd %s%s, up %s (since %s)\n", color(C_BOLD), param_str(p, "version") ?: "?",
 	       color(C_RESET), format_duration(param_num(p, "uptime_sec", -1), b1, sizeof(b1)),
 	       format_time_usec(param_num(p, "started_usec", 0), b2, sizeof(b2)));
-	printf("Probe:        %s, tick %gs, rescan %gs\n", param_str(p, "probe_mode") ?: "?",
-	       param_num(p, "tick_sec", 0), param_num(p, "rescan_sec", 0));
+	printf("Probe:        %s (%s), tick %gs, rescan %gs\n", param_str(p, "probe_mode") ?: "?",
+	       param_str(p, "probe_backend") ?: "?", param_num(p, "tick_sec", 0),
+	       param_num(p, "rescan_sec", 0));
+	print_armed(p);
 	printf("Processes:    %.0f tracked, %.0f visible to you\n", param_num(p, "processes", 0),
 	       param_num(p, "visible", 0));
 	printf("Alerts:       %.0f sent, %.0f suppressed by the rate limit\n",
@@ -533,6 +554,31 @@ static void print_history(const cJSON *history)
 		printf(" ");
 	}
 	printf("%.0f -> %.0f fds over %.0fs (min %.0f, max %.0f)\n", v[0], v[n - 1], span, lo, hi);
+}
+
+static int cmd_trace(const char *pid_s)
+{
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	struct failure f;
+	uint64_t pid;
+	cJSON *params;
+	char b[32];
+
+	if (parse_u64(pid_s, &pid) < 0 || pid == 0 || pid > INT32_MAX) {
+		fprintf(stderr, "fdwatchctl: \"%s\" is not a PID\n", pid_s);
+		return EXIT_USAGE;
+	}
+	params = cJSON_CreateObject();
+	json_add_u64(params, "pid", pid);
+	if (arg.trace_ns)
+		json_add_u64(params, "seconds", arg.trace_ns / NSEC_PER_SEC);
+	if (call("io.fdwatch.Trace", params, &r, &f) < 0)
+		return report(&f);
+	if (arg.json)
+		return print_json(r.parameters);
+	printf("Tracing PID %" PRIu64 " until %s.\n", pid,
+	       format_time_usec(param_num(r.parameters, "until_usec", 0), b, sizeof(b)));
+	return EXIT_OK;
 }
 
 static int cmd_show(const char *pid_s)
@@ -1035,6 +1081,9 @@ static void help(void)
 	    "  status                 the daemon: version, uptime, probe, counters\n"
 	    "  top                    processes by risk (state, then ETA, then fds)\n"
 	    "  show PID               one process in full, with its recent growth\n"
+	    "  trace PID              arm the syscall probe for PID (--for DURATION, default\n"
+	    "                         1min): kinds, cadence and failing syscalls of a\n"
+	    "                         process nothing made a suspect yet (root/admins)\n"
 	    "  alerts                 alert history (--since SEQ: only newer ones)\n"
 	    "  watch                  print alerts as they happen (Ctrl-C stops)\n"
 	    "  check                  monitoring plugin: exit 0 OK, 1 WARNING (a process is\n"
@@ -1058,6 +1107,7 @@ static void help(void)
 	    "      --comm GLOB        ... only processes whose name matches\n"
 	    "      --state STATE      ... only this state or worse: ok, growing, leaking,\n"
 	    "                         critical, exhausted\n"
+	    "      --for DURATION     trace: how long (1s to 1h, e.g. 30s, 10min)\n"
 	    "      --since SEQ        alerts/watch: only alerts after sequence number SEQ\n"
 	    "                         (watch: replays them first)\n"
 	    "  -h, --help             this help\n"
@@ -1085,7 +1135,15 @@ static int usage_error(bool is_check, const char *fmt, ...)
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_VERSION = 0x100, ARG_UNIT, ARG_COMM, ARG_STATE, ARG_SINCE, ARG_ITERATIONS };
+	enum {
+		ARG_VERSION = 0x100,
+		ARG_UNIT,
+		ARG_COMM,
+		ARG_STATE,
+		ARG_SINCE,
+		ARG_ITERATIONS,
+		ARG_FOR
+	};
 	static const struct option options[] = {
 	    {"socket", required_argument, NULL, 's'},
 	    {"json", no_argument, NULL, 'j'},
@@ -1098,6 +1156,7 @@ int main(int argc, char *argv[])
 	    {"comm", required_argument, NULL, ARG_COMM},
 	    {"state", required_argument, NULL, ARG_STATE},
 	    {"since", required_argument, NULL, ARG_SINCE},
+	    {"for", required_argument, NULL, ARG_FOR},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, ARG_VERSION},
 	    {}};
@@ -1132,6 +1191,12 @@ int main(int argc, char *argv[])
 				return usage_error(is_check,
 						   "--interval: \"%s\" is not 0.1 to 86400 "
 						   "seconds",
+						   optarg);
+			break;
+		case ARG_FOR:
+			if (parse_duration_ns(optarg, &arg.trace_ns) < 0 ||
+			    arg.trace_ns < NSEC_PER_SEC || arg.trace_ns > 3600 * NSEC_PER_SEC)
+				return usage_error(is_check, "--for: \"%s\" is not 1s to 1h",
 						   optarg);
 			break;
 		case ARG_ITERATIONS:
@@ -1206,6 +1271,10 @@ int main(int argc, char *argv[])
 		if (optind != argc - 1)
 			return usage_error(false, "show needs one PID");
 		r = cmd_show(argv[optind]);
+	} else if (streq(cmd, "trace")) {
+		if (optind != argc - 1)
+			return usage_error(false, "trace needs one PID");
+		r = cmd_trace(argv[optind]);
 	} else if (optind != argc) {
 		return usage_error(is_check, "%s takes no arguments (got \"%s\")", cmd,
 				   argv[optind]);

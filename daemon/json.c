@@ -336,6 +336,22 @@ cJSON *json_alert(const struct alert *a)
 	return TAKE_PTR(o);
 }
 
+/* name: an array of the n PIDs. */
+static bool json_add_pids(cJSON *obj, const char *name, const pid_t *pids, size_t n)
+{
+	cJSON *arr = cJSON_AddArrayToObject(obj, name);
+
+	for (size_t i = 0; arr && i < n; i++) {
+		cJSON *v = cJSON_CreateNumber(pids[i]);
+
+		if (!v || !cJSON_AddItemToArray(arr, v)) {
+			cJSON_Delete(v);
+			return false;
+		}
+	}
+	return arr != NULL;
+}
+
 cJSON *json_status(const struct status_info *s)
 {
 	_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
@@ -362,6 +378,18 @@ cJSON *json_status(const struct status_info *s)
 	     json_add_u64(o, "unseen_closes", s->unseen_closes) &&
 	     json_add_u64(o, "alerts_sent", s->alerts_sent) &&
 	     json_add_u64(o, "alerts_suppressed", s->alerts_suppressed) &&
+	     cJSON_AddStringToObject(o, "probe_backend", s->probe_backend) &&
+	     cJSON_AddBoolToObject(o, "probe_armed", s->probe_armed) &&
+	     json_add_u64(o, "probe_armed_since_usec",
+			  s->probe_armed_since_realtime_ns / NSEC_PER_USEC) &&
+	     cJSON_AddNumberToObject(o, "probe_armed_share", round3(s->probe_armed_share)) &&
+	     cJSON_AddNumberToObject(o, "probe_share_window_sec",
+				     ns_to_sec(s->probe_share_window_ns)) &&
+	     json_add_u64(o, "probe_arm_usec", s->probe_arm_usec) &&
+	     json_add_u64(o, "probe_detach_usec", s->probe_detach_usec) &&
+	     json_add_u64(o, "events_fork", s->events_fork) &&
+	     json_add_u64(o, "suspects", s->suspects) &&
+	     json_add_pids(o, "suspect_pids", s->visible_suspects, s->n_visible_suspects) &&
 	     json_add_u64(o, "clients", s->clients) &&
 	     json_add_u64(o, "subscribers", s->subscribers) &&
 	     json_add_u64(o, "client_uid", s->client_uid) &&

@@ -66,6 +66,17 @@ struct status_info {
 	uint64_t events_fail, events_exec, events_exit;
 	uint64_t reconciliations, unseen_opens, unseen_closes;
 	uint64_t alerts_sent, alerts_suppressed;
+	/* The syscall probe (auto mode arms it only while a process is a suspect). */
+	const char *probe_backend;
+	bool probe_armed;
+	uint64_t probe_armed_since_realtime_ns; /* 0: not armed */
+	double probe_armed_share;		/* of the latest probe_share_window_ns, 0..1 */
+	uint64_t probe_share_window_ns;
+	uint64_t probe_arm_usec, probe_detach_usec; /* the latest attach, and detach */
+	uint64_t events_fork;
+	uint64_t suspects;	    /* processes that are suspects, all users' */
+	pid_t visible_suspects[16]; /* the first of them the caller may see */
+	size_t n_visible_suspects;
 	unsigned clients, subscribers;
 	uid_t client_uid;
 	bool client_admin;

@@ -341,6 +341,7 @@ int manager_reload(struct manager *m)
 static void manager_get_status(void *userdata, struct status_info *ret)
 {
 	struct manager *m = userdata;
+	uint64_t now = now_boottime_ns(), since = watch_armed_since(m->watch);
 
 	*ret = (struct status_info){
 	    .version = FDWATCH_VERSION,
@@ -362,7 +363,33 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .unseen_closes = m->stats.unseen_closes,
 	    .alerts_sent = alerts_sent(m->alerts),
 	    .alerts_suppressed = alerts_suppressed(m->alerts),
+	    .probe_backend = probe_backend_to_string(m->config.probe_backend),
+	    .probe_armed = since != 0,
+	    .probe_armed_since_realtime_ns = since ? now_realtime_ns() - (now - since) : 0,
+	    .probe_armed_share = watch_armed_share(m->watch, now),
+	    .probe_share_window_ns = m->config.armed_window_ns,
+	    .probe_arm_usec = m->stats.last_arm_usec,
+	    .probe_detach_usec = m->stats.last_detach_usec,
+	    .events_fork = m->stats.events_fork,
+	    .suspects = watch_suspects(m->watch, NULL, 0),
 	};
+}
+
+/* Trace: a client names a suspect; armed at once, not at the next tick. */
+static int manager_trace(void *userdata, pid_t pid, uint64_t duration_ns,
+			 uint64_t *ret_until_realtime_ns)
+{
+	struct manager *m = userdata;
+	uint64_t now = now_boottime_ns();
+	int r;
+
+	r = watch_trace(m->watch, pid, now + duration_ns);
+	if (r < 0)
+		return r;
+	log_info("Tracing PID %d for %.0f s, as a client asked.", (int)pid,
+		 (double)duration_ns / NSEC_PER_SEC);
+	*ret_until_realtime_ns = now_realtime_ns() + duration_ns;
+	return manager_arm(m, now);
 }
 
 int manager_new(struct fdw_config *config, const char *config_path,
@@ -430,6 +457,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .procs = m->procs,
 	    .alerts = m->alerts,
 	    .get_status = manager_get_status,
+	    .trace = manager_trace,
 	    .userdata = m,
 	};
 	enum probe_failure failure = PROBE_OK;

@@ -395,7 +395,15 @@ static void test_status(void **state)
 	    .version = "0.1.0",
 	    .uptime_sec = 12.5,
 	    .started_realtime_ns = 1700000000000000000ULL,
-	    .probe_mode = "tracepoint",
+	    .probe_mode = "auto",
+	    .probe_backend = "tracepoint",
+	    .probe_armed = true,
+	    .probe_armed_since_realtime_ns = 1700000005000000000ULL,
+	    .probe_armed_share = 0.0512,
+	    .probe_share_window_ns = 3600 * NSEC_PER_SEC,
+	    .suspects = 3,
+	    .visible_suspects = {42, 43},
+	    .n_visible_suspects = 2,
 	    .tick_ns = NSEC_PER_SEC,
 	    .rescan_ns = 30 * NSEC_PER_SEC,
 	    .processes = 300,
@@ -408,7 +416,16 @@ static void test_status(void **state)
 	_cleanup_cjson_ cJSON *o = reparse(json_status(&si));
 
 	assert_matches_idl(o, "method GetStatus(");
-	assert_string_equal(str(o, "probe_mode"), "tracepoint");
+	assert_string_equal(str(o, "probe_mode"), "auto");
+	assert_string_equal(str(o, "probe_backend"), "tracepoint");
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "probe_armed")));
+	assert_int_equal(num(o, "probe_armed_since_usec"), 1700000005000000ULL);
+	assert_true(num(o, "probe_armed_share") == 0.051);
+	assert_int_equal(num(o, "probe_share_window_sec"), 3600);
+	assert_int_equal(num(o, "suspects"), 3);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "suspect_pids")), 2);
+	assert_int_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(o, "suspect_pids"), 1)->valueint,
+			 43);
 	assert_int_equal(num(o, "tick_sec"), 1);
 	assert_int_equal(num(o, "rescan_sec"), 30);
 	assert_int_equal(num(o, "processes"), 300);
