@@ -172,6 +172,7 @@ struct point {
 	uint32_t up_ticks; /* sample intervals in which fds rose, since the history started */
 	uint32_t ticks;	   /* sample intervals since the history started */
 	uint32_t created[FDW_KIND_MAX];
+	bool counted; /* the probe counted the interval that ended here (all of it, averaged) */
 };
 
 struct ring {
@@ -428,6 +429,7 @@ static uint64_t level_spacing_ns(const struct detect_config *cfg, int level)
 static void ring_add(struct ring *r, uint64_t spacing_ns, const struct point *p)
 {
 	uint64_t bucket;
+	bool counted;
 
 	if (spacing_ns == 0) {
 		ring_push(r, p);
@@ -448,7 +450,10 @@ static void ring_add(struct ring *r, uint64_t spacing_ns, const struct point *p)
 	r->acc_n++;
 	r->acc_dt_ns += (double)(p->t_ns - r->acc_t0_ns);
 	r->acc_fds += p->fds;
+	/* An averaged point is counted only if every sample in it was. */
+	counted = r->acc_n == 1 || r->partial.counted;
 	r->partial = *p;
+	r->partial.counted = counted && p->counted;
 	r->partial.t_ns = r->acc_t0_ns + (uint64_t)(r->acc_dt_ns / r->acc_n);
 	r->partial.fds = (uint32_t)(r->acc_fds / r->acc_n + 0.5);
 }
@@ -481,6 +486,7 @@ static void point_from_sample(const struct detect_sample *s, uint32_t up_ticks, 
 	    .bursts = (uint32_t)s->bursts,
 	    .up_ticks = up_ticks,
 	    .ticks = ticks,
+	    .counted = s->counted,
 	};
 	for (int k = 0; k < FDW_KIND_MAX; k++)
 		ret->created[k] = (uint32_t)s->created[k];
@@ -723,16 +729,32 @@ static double leak_required_sec(const struct detect_config *cfg, bool clean, dou
  * Bursts of one kind at a regular period with a constant gain each and no
  * closes. On success fills *ret_period_sec and *ret_per_attempt.
  */
-static bool window_retry_loop(const struct window *w, uint64_t created, uint64_t main_created,
+static bool window_retry_loop(const struct window *all, uint64_t created, uint64_t main_created,
 			      double *ret_period_sec, double *ret_per_attempt)
 {
-	const struct point *a = w->p[0], *b = w->p[w->n - 1];
-	uint32_t attempts = b->bursts - a->bursts;
-	/* The process's very first burst has no gap before it. */
-	uint32_t gaps = attempts - (a->bursts == 0 && attempts > 0);
-	double net = (double)b->fds - (double)a->fds, mean, var, per, span;
-	int nseg = window_segments(w);
+	struct window tail = *all, *w = &tail;
+	const struct point *a, *b;
+	uint32_t attempts, gaps;
+	double net, mean, var, per, span;
+	int nseg;
 	size_t bound[5];
+
+	/* Bursts are counted only while the probe is armed: judge the counted tail alone. */
+	for (size_t i = all->n; i-- > 1;)
+		if (!all->p[i]->counted) {
+			tail.n = all->n - i;
+			memmove(tail.p, all->p + i, tail.n * sizeof(tail.p[0]));
+			break;
+		}
+	if (w->n < 2)
+		return false;
+	a = w->p[0];
+	b = w->p[w->n - 1];
+	attempts = b->bursts - a->bursts;
+	/* The process's very first burst has no gap before it. */
+	gaps = attempts - (a->bursts == 0 && attempts > 0);
+	net = (double)b->fds - (double)a->fds;
+	nseg = window_segments(w);
 
 	if (gaps < RETRY_MIN_ATTEMPTS || !(net > 0) || main_created < RETRY_KIND_SHARE * created ||
 	    window_closed(w, 0) > RETRY_CLOSE_SHARE * created)

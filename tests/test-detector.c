@@ -120,6 +120,7 @@ static void sim_init(struct sim *m, const struct wl *w)
 	m->s.soft_limit = w->limit;
 	m->s.hard_limit = w->limit * 4;
 	m->s.last_fail_nr = -1;
+	m->s.counted = true; /* the probe is armed throughout */
 	if (w->prefill) {
 		m->held = (uint64_t)w->target(w, 0);
 		m->s.fds += m->held;
@@ -817,8 +818,11 @@ static void test_short_ticks(void **state)
 
 static struct detect_sample flat_sample(uint64_t fds, uint64_t limit)
 {
-	return (struct detect_sample){
-	    .fds = fds, .soft_limit = limit, .hard_limit = limit * 4, .last_fail_nr = -1};
+	return (struct detect_sample){.fds = fds,
+				      .soft_limit = limit,
+				      .hard_limit = limit * 4,
+				      .last_fail_nr = -1,
+				      .counted = true};
 }
 
 static struct detect_verdict feed_at(struct detector *d, const struct detect_config *cfg,
@@ -1253,6 +1257,39 @@ static void test_config_defaults(void **state)
 	assert_int_equal(cfg.window_sec, 1800);
 }
 
+/*
+ * The probe armed a few seconds into a retry loop (the count from /proc saw it
+ * grow first): the samples before it counted no bursts, yet the loop is named
+ * with its period and gain once the counted samples show them.
+ */
+static void test_armed_mid_leak(void **state)
+{
+	struct detect_sample s = flat_sample(10, 1024);
+	struct detect_config cfg;
+	struct detect_verdict v = {};
+	struct detector *d;
+
+	detect_config_init(&cfg);
+	assert_int_equal(detector_new(&d), 0);
+	for (int t = 0; t <= 30; t++) {
+		s.fds = 10 + 20 * (uint64_t)t; /* 2 pipe fds every 0.1 s */
+		s.counted = t > 3;
+		if (s.counted) {
+			s.created[FDW_KIND_PIPE] += 20;
+			s.bursts += 10;
+			s.burst_gap_sum_us += 10 * 100000;
+			s.burst_gap_sq_us += 10 * 100000ULL * 100000ULL;
+		}
+		v = feed_at(d, &cfg, &s, t);
+	}
+	assert_true(v.state >= FDW_STATE_LEAKING);
+	assert_int_equal(v.pattern, FDW_PATTERN_RETRY_LOOP);
+	assert_int_equal(v.main_kind, FDW_KIND_PIPE);
+	assert_near(v.period_sec, 0.1, 0.01);
+	assert_near(v.per_attempt, 2, 0.1);
+	detector_free(d);
+}
+
 int main(void)
 {
 	static const struct CMUnitTest single[] = {
@@ -1260,6 +1297,7 @@ int main(void)
 	    cmocka_unit_test(test_startup_noise),
 	    cmocka_unit_test(test_noisy_leak_sweep),
 	    cmocka_unit_test(test_short_ticks),
+	    cmocka_unit_test(test_armed_mid_leak),
 	    cmocka_unit_test(test_limit_change),
 	    cmocka_unit_test(test_critical_by_eta_and_percent),
 	    cmocka_unit_test(test_flat_at_limit),
