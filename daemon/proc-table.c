@@ -35,6 +35,7 @@ static void entry_free(struct proc_entry *e)
 	free(e->cmdline);
 	free(e->cgroup);
 	free(e->unit);
+	free(e->history);
 	detector_free(e->detector);
 	free(e);
 }
@@ -330,6 +331,11 @@ void proc_entry_push_history(struct proc_entry *e, uint64_t now_ns)
 {
 	unsigned i = (e->history_head + e->history_len) % PROC_HISTORY;
 
+	if (!e->history) {
+		e->history = calloc(PROC_HISTORY, sizeof(*e->history));
+		if (!e->history)
+			return;
+	}
 	e->history[i] = (struct proc_point){.t_ns = now_ns, .fds = e->fds};
 	if (e->history_len < PROC_HISTORY)
 		e->history_len++;

@@ -73,7 +73,9 @@ struct proc_entry {
 
 	struct fdw_counts last_counts; /* latest raw probe counters, for diffing */
 
-	struct proc_point history[PROC_HISTORY]; /* ring, one point per tick */
+	/* Ring of PROC_HISTORY points, one per judged sample; NULL until the first (most
+	 * processes never move: 1.9 KiB each saved, 19 MiB at 10,000 processes). */
+	struct proc_point *history;
 	unsigned history_len, history_head;
 
 	struct detector *detector;
@@ -141,7 +143,8 @@ int proc_table_poll(struct proc_table *t, struct proc_entry *e, uint64_t now_ns,
 /* Refresh comm, cmdline, uid, cgroup/unit (after exec). */
 int proc_table_refresh_identity(struct proc_table *t, struct proc_entry *e);
 
-/* Append the current fds to the entry's history ring. */
+/* Append the current fds to the entry's history ring (allocated on first use; without
+ * memory the point is left out). */
 void proc_entry_push_history(struct proc_entry *e, uint64_t now_ns);
 
 /* Fill a detector sample from the entry. */

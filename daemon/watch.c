@@ -248,8 +248,9 @@ static void watch_suspicion(struct watch *w, struct proc_entry *e, const struct 
 	uint64_t hold = MAX(w->config->arm_cooldown_ns, 2 * w->config->tick_ns);
 	unsigned why = 0;
 
+	/* A client's trace names the process explicitly: it holds even against Ignore=. */
 	if (e->ignored) {
-		e->suspect = 0;
+		e->suspect = e->traced_until_ns > now_ns ? WATCH_SUSPECT_TRACED : 0;
 		return;
 	}
 	e->trough_fds = MIN(e->trough_fds, e->fds);

@@ -201,6 +201,7 @@ static void test_full(void **state)
 {
 	_cleanup_free_ struct proc_entry *e =
 	    entry_new(4242, "python3", FDW_STATE_CRITICAL, 3, 1000);
+	_cleanup_free_ struct proc_point *history = calloc(PROC_HISTORY, sizeof(*history));
 	_cleanup_cjson_ cJSON *o = NULL;
 	const uint64_t now = 1000 * NSEC_PER_SEC;
 	const cJSON *h, *created;
@@ -221,6 +222,7 @@ static void test_full(void **state)
 	e->verdict.period_sec = 0.1;
 	e->verdict.per_attempt = 2;
 	/* A ring that wrapped: the oldest point sits at history_head. */
+	e->history = history;
 	for (unsigned i = 0; i < PROC_HISTORY + 5; i++) {
 		unsigned slot = i % PROC_HISTORY;
 
