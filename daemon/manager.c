@@ -81,11 +81,16 @@ static int manager_arm(struct manager *m, uint64_t now_ns)
 
 		r = probe_arm(m->probe);
 		if (r < 0) {
-			log_warning_errno(r, "Failed to arm the syscall probe, polling only: %m");
+			/* Tried again at every tick: said once. */
+			log_full_errno(m->arm_failed ? LOG_DEBUG : LOG_WARNING, r,
+				       "Failed to arm the syscall probe, polling only: %m");
+			m->arm_failed = true;
 			return 0;
 		}
+		m->arm_failed = false;
 		/* Counting starts once attached: what came before is not counted. */
 		watch_set_armed(m->watch, true, now_boottime_ns());
+		m->disarmed_ns = 0; /* a detach still running was cut short */
 		m->stats.last_arm_usec = (now_boottime_ns() - t0) / NSEC_PER_USEC;
 		n = watch_suspects(m->watch, pids, ELEMENTSOF(pids));
 		if (n > 0)

@@ -55,6 +55,7 @@ struct manager {
 	uint64_t tick_no;
 	uint64_t last_rescan_ns; /* the latest /proc listing */
 	uint64_t disarmed_ns;	 /* a background detach runs since then, 0: none */
+	bool arm_failed;	 /* the latest probe_arm() failed (said once) */
 	uint64_t started_boottime_ns;
 	uint64_t started_realtime_ns;
 	struct manager_stats stats;

@@ -56,7 +56,7 @@ def main():
         tap.ok(status()["tick_sec"] == 2, "SIGHUP applies TickSec=2s", out)
         tap.ok(status()["rescan_sec"] == 4, "a command-line flag (--rescan) survives a reload",
                status())
-        tap.ok(status()["probe_mode"] == "raw", "--probe-mode survives a reload", status())
+        tap.ok(status()["probe_backend"] == "raw", "--probe-mode survives a reload", status())
         tap.ok("restart" not in out,
                "--socket and --probe-mode are not reported as changes that need a restart", out)
         p = fdwlib.wait_for(lambda: _proc(sleeper.pid), 10, "sleep in the table")
