@@ -112,12 +112,9 @@ void proc_entries_sort_by_risk(struct proc_entry **v, size_t n)
 		qsort(v, n, sizeof(*v), cmp_risk_qsort);
 }
 
-/* Limits above 2^53 (RLIM_INFINITY is 2^64-1) mean unlimited; 0 means not known (yet). */
-#define LIMIT_UNLIMITED_ABOVE (1ULL << 53)
-
 cJSON *json_add_limit(cJSON *obj, const char *name, uint64_t limit)
 {
-	if (limit == 0 || limit >= LIMIT_UNLIMITED_ABOVE) /* 0: unknown */
+	if (!fd_limit_is_finite(limit))
 		return cJSON_AddNullToObject(obj, name);
 	return json_add_u64(obj, name, limit);
 }
@@ -192,7 +189,7 @@ static bool add_retry(cJSON *o, const struct detect_verdict *v)
 
 static bool add_use_percent(cJSON *o, uint64_t fds, uint64_t limit)
 {
-	bool finite = limit > 0 && limit < LIMIT_UNLIMITED_ABOVE;
+	bool finite = fd_limit_is_finite(limit);
 
 	return add_double_or_null(o, "use_percent",
 				  finite ? round(fds * 1000.0 / (double)limit) / 10.0 : 0, finite);

@@ -20,6 +20,19 @@
 #define MIN(a, b)     ((a) < (b) ? (a) : (b))
 #define MAX(a, b)     ((a) > (b) ? (a) : (b))
 
+/*
+ * An RLIMIT_NOFILE as fdwatch carries it, from /proc/PID/limits or from the
+ * probe (task->signal->rlim): FD_LIMIT_UNKNOWN when not read (yet),
+ * FD_LIMIT_INFINITY for RLIM_INFINITY ("unlimited"); any other value is a
+ * finite limit. (Linux caps a finite one at fs.nr_open, at most 1073741816.)
+ */
+#define FD_LIMIT_UNKNOWN  0ULL
+#define FD_LIMIT_INFINITY UINT64_MAX
+static inline bool fd_limit_is_finite(uint64_t limit)
+{
+	return limit != FD_LIMIT_UNKNOWN && limit != FD_LIMIT_INFINITY;
+}
+
 #define NSEC_PER_SEC  1000000000ULL
 #define USEC_PER_SEC  1000000ULL
 #define NSEC_PER_USEC 1000ULL

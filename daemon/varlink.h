@@ -30,6 +30,13 @@
 #define VARLINK_SERVICE_INTERFACE "org.varlink.service"
 #define VARLINK_FDWATCH_INTERFACE "io.fdwatch"
 
+/* The methods of io.fdwatch (the IDL is varlink_fdwatch_description). */
+#define FDW_METHOD_GET_STATUS	  VARLINK_FDWATCH_INTERFACE ".GetStatus"
+#define FDW_METHOD_LIST_PROCESSES VARLINK_FDWATCH_INTERFACE ".ListProcesses"
+#define FDW_METHOD_GET_PROCESS	  VARLINK_FDWATCH_INTERFACE ".GetProcess"
+#define FDW_METHOD_LIST_ALERTS	  VARLINK_FDWATCH_INTERFACE ".ListAlerts"
+#define FDW_METHOD_SUBSCRIBE	  VARLINK_FDWATCH_INTERFACE ".Subscribe"
+
 /* Errors of org.varlink.service (plus systemd's PermissionDenied and ExpectedMore). */
 #define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
 #define VARLINK_ERROR_METHOD_NOT_FOUND	  "org.varlink.service.MethodNotFound"
