@@ -33,12 +33,12 @@ endif
 
 # Debian packages: build, then test. `make deps` installs what is missing.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
-	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
+	libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
 	libclang-rt-14-dev gdb varlink-go man-db groff-base
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
-PC_LIBS := libbpf libsystemd libcjson inih
+PC_LIBS := libbpf libsystemd libcjson
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
 	SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -49,7 +49,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-init
 	-I$(OUTPUT) -Ibpf -Idaemon $(SAN_FLAGS) \
 	$(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
 LDFLAGS += $(SAN_FLAGS)
-LIBS_CORE := $(shell pkg-config --libs libcjson inih 2>/dev/null) -lm
+LIBS_CORE := $(shell pkg-config --libs libcjson 2>/dev/null) -lm
 LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lelf -lz -lpthread $(LIBS_CORE)
 LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 

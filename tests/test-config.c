@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
- * test-config.c - fdwatch.conf: every key, durations, syntax as Debian's
- * libinih reads it, drop-in order, errors with file:line (all of them), atomic
- * load, rules and matching, restart detection, dump round trip, and the
+ * test-config.c - fdwatch.conf: every key, durations, syntax, drop-in order, errors with file:line
+ * (all of them), atomic load, rules and matching, restart detection, dump round trip, and the
  * shipped config/fdwatch.conf against the built-in defaults.
  *
  * Each test works in its own temporary directory: <dir>/fdwatch.conf and
@@ -19,8 +18,6 @@
 #include <limits.h>
 #include <sys/stat.h>
 #include <syslog.h>
-
-#include <ini.h>
 
 #include "config.h"
 #include "util.h"
@@ -639,77 +636,22 @@ static void test_log_level(void **state)
 	assert_null(config_log_level_to_string(8));
 }
 
-/* --- syntax, as Debian's libinih and our reader read it --- */
-
-static int collect(void *user, const char *section, const char *name, const char *value)
-{
-	fprintf(user, "[%s]%s=%s|", section, name, value);
-	return 1;
-}
-
-static int ignore(void *user, const char *section, const char *name, const char *value)
-{
-	return 1;
-}
-
-static int seen_num;
-
-static char *reader_num(char *str, int num, void *stream)
-{
-	seen_num = num;
-	return fgets(str, num, stream);
-}
-
-/*
- * What the libinih build we link does on its own, which config.c works around or relies on
- * (its head comment). If a new build changes any of it, this says so first.
- */
-static void test_libinih_build(void **state)
-{
-	char *text = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&text, &size), *in;
-	int r;
-
-	assert_non_null(f);
-	r = ini_parse_string("[A]\n"
-			     "K=v ; inline comment\n" /* stripped: we document it */
-			     "H=v # not a comment\n"
-			     "L=a\n"
-			     "  b\n"  /* continuation: our reader prevents it */
-			     "M: c\n" /* ':' separator: our reader rejects it */
-			     "[B]\n"
-			     "no equals sign\n" /* error, no handler call */
-			     "N=d\n",
-			     collect, f);
-	assert_int_equal(fclose(f), 0);
-	assert_string_equal(text, "[A]K=v|[A]H=v # not a comment|[A]L=a|[A]L=b|[A]M=c|[B]N=d|");
-	/* Only the first bad line comes back. */
-	assert_int_equal(r, 8);
-	free(text);
-
-	/* The line buffer our reader gets (the 199-byte line limit). */
-	in = fmemopen((char *)"[A]\nK=v\n", 9, "r");
-	assert_non_null(in);
-	assert_int_equal(ini_parse_stream(reader_num, in, ignore, NULL), 0);
-	fclose(in);
-	assert_int_equal(seen_num, 200);
-}
+/* --- syntax --- */
 
 static const struct syntax_case {
 	const char *name, *text;
 	const char *err;		  /* the error output, "@:" for "file:"; "" when it loads */
 	const char *section, *key, *want; /* when it loads: this value in the dump */
 } syntax_cases[] = {
-    {"inline ; comment ends a value (libinih)", "[Api]\nMaxClients=32 ; at most\n", "", "Api",
-     "MaxClients", "32"},
+    {"inline ; comment ends a value", "[Api]\nMaxClients=32 ; at most\n", "", "Api", "MaxClients",
+     "32"},
     {"; without whitespace before it is part of the value", "[Api]\nSocketGroup=a;b\n",
      "@:2: [Api] SocketGroup=a;b: not a valid group name or number\n"},
     {"# after a value is not a comment", "[Api]\nMaxClients=32 # at most\n",
      "@:2: [Api] MaxClients=32 # at most: not a number\n"},
     {"comment lines, indented too", "# c\n; c\n[Api]\n   # c\n\t; c\nMaxClients=33\n", "", "Api",
      "MaxClients", "33"},
-    {"an indented line is a key, not a continuation (libinih's multi-line is off)",
+    {"an indented line is a key, not a continuation",
      "[Api]\nMaxClients=32\n    MaxClientsPerUid=8\n", "", "Api", "MaxClientsPerUid", "8"},
     {"an indented line after a key is not glued to its value", "[Api]\nSocketGroup=adm\n  wheel\n",
      "@:3: [Api] wheel: expected Key=value\n"},
@@ -731,7 +673,7 @@ static const struct syntax_case {
     {"'=' in a value", "[Rule x]\nComm=a=b\n", "", "Rule x", "Comm", "a=b"},
     {"key outside a section", "MaxClients=3\n", "@:1: MaxClients=3: not in a section\n"},
     {"no '='", "[Api]\nMaxClients\n", "@:2: [Api] MaxClients: expected Key=value\n"},
-    {"':' is not a separator (libinih would take it)", "[Api]\nMaxClients: 3\n",
+    {"':' is not a separator", "[Api]\nMaxClients: 3\n",
      "@:2: [Api] MaxClients: 3: expected Key=value\n"},
     {"':' before '='", "[Api]\nMax:Clients=3\n", "@:2: [Api] Max:Clients=3: invalid key name\n"},
     {"empty key", "[Api]\n=3\n", "@:2: [Api] =3: invalid key name\n"},
@@ -787,7 +729,7 @@ static char *repeat(char ch, size_t n)
 	return s;
 }
 
-/* Length limits: sun_path, a path in a dump line, libinih's 200-byte line buffer. */
+/* Length limits: sun_path, a path in a dump line, a line of 199 bytes. */
 static void test_long_values(void **state)
 {
 	static const struct {
@@ -837,7 +779,7 @@ static void test_long_values(void **state)
 		assert_string_equal(got, value);
 	}
 
-	/* 200 bytes: libinih would cut the line and parse the rest as line 3. */
+	/* 200 bytes: too long; the next line is line 3. */
 	if (asprintf(&text, "[Rule x]\nComm=%s\nUid=x\nComm=a\n", fill) < 0 ||
 	    asprintf(&want,
 		     "%1$s:2: line too long, at most 199 bytes\n"
@@ -1652,7 +1594,6 @@ int main(void)
 	    T(test_format_duration),
 	    T(test_parse_mode),
 	    T(test_log_level),
-	    T(test_libinih_build),
 	    T(test_syntax),
 	    T(test_long_values),
 	    T(test_nul_byte),
