@@ -118,19 +118,12 @@ uint64_t now_realtime_ns(void);
  * on error.
  */
 int parse_u64(const char *s, uint64_t *ret);
-int parse_int(const char *s, int *ret);
 int parse_double(const char *s, double *ret);
 int parse_duration_ns(const char *s, uint64_t *ret);
 int parse_bool(const char *s, bool *ret);
 
 /* Read a whole small file into a NUL-terminated malloc'd buffer (max bytes). */
 int read_file_full(const char *path, size_t max, char **ret, size_t *ret_size);
-
-/* strdup that keeps NULL as NULL; returns -ENOMEM through ret == NULL check by caller. */
-static inline char *strdup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
 
 /* Free *dst and replace it by a copy of src (NULL allowed). 0 or -ENOMEM. */
 int free_and_strdup(char **dst, const char *src);

@@ -251,17 +251,6 @@ const char varlink_fdwatch_description[] =
     "# A request took too long to arrive, or the connection was idle; it is closed.\n"
     "error Timeout (reason: string)\n";
 
-const char *varlink_interface_description(const char *interface)
-{
-	if (!interface)
-		return NULL;
-	if (streq(interface, VARLINK_SERVICE_INTERFACE))
-		return varlink_service_description;
-	if (streq(interface, VARLINK_FDWATCH_INTERFACE))
-		return varlink_fdwatch_description;
-	return NULL;
-}
-
 int varlink_frame_next(const char *buf, size_t len, size_t max, size_t *ret_len)
 {
 	const char *nul;
@@ -493,20 +482,6 @@ bool varlink_method_name_is_valid(const char *name)
 			break;
 	}
 	return labels >= 2;
-}
-
-int varlink_method_split(const char *name, char *buf, size_t size, const char **ret_method)
-{
-	const char *dot = strrchr(name, '.');
-
-	if (!dot)
-		return -EINVAL;
-	if ((size_t)(dot - name) >= size)
-		return -ENOBUFS;
-	memcpy(buf, name, dot - name);
-	buf[dot - name] = 0;
-	*ret_method = dot + 1;
-	return 0;
 }
 
 /*

@@ -55,8 +55,6 @@
 /* The IDL texts served by org.varlink.service.GetInterfaceDescription. */
 extern const char varlink_service_description[];
 extern const char varlink_fdwatch_description[];
-/* The description of interface, or NULL when this service does not implement it. */
-const char *varlink_interface_description(const char *interface);
 
 /*
  * Framing. buf[0..len) holds bytes received and not yet consumed. Returns 1
@@ -127,13 +125,6 @@ void varlink_call_done(struct varlink_call *c);
 
 /* Whether name is "interface.Method" with a reverse-domain interface and a capitalised method. */
 bool varlink_method_name_is_valid(const char *name);
-
-/*
- * Split "io.fdwatch.GetStatus" into its interface ("io.fdwatch", written to
- * buf, at most size bytes) and method ("GetStatus", pointing into name).
- * -EINVAL when name has no dot; -ENOBUFS when the interface does not fit.
- */
-int varlink_method_split(const char *name, char *buf, size_t size, const char **ret_method);
 
 /*
  * Build a reply / an error reply as NUL-terminated wire bytes: a malloc'd

@@ -22,24 +22,7 @@
 #include "config.h"
 #include "util.h"
 
-/*
- * Until alerts.c exists (it is written alongside this), a stand-in for its defaults lets this
- * test link. Keyed on the source file, not a weak symbol: a weak definition here would keep the
- * linker from pulling the real one out of libfdwatch-core.a, and the shipped-file test would
- * then pass against the stand-in.
- */
-#if !__has_include("alerts.c")
-void alerts_config_init(struct alerts_config *c)
-{
-	*c = (struct alerts_config){
-	    .min_interval_ns = 300 * NSEC_PER_SEC,
-	    .burst = 3,
-	    .history_size = 1024,
-	};
-}
-#endif
-
-/* Every key config_dump() must print, per section, in the spec's terms. */
+/* Every key config_dump() must print, per section, by its documented name. */
 static const struct {
 	const char *section, *key;
 } all_keys[] = {
