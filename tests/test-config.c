@@ -200,30 +200,16 @@ static void test_defaults(void **state)
 	struct detect_config dc;
 	struct alerts_config ac;
 
+	/* The values themselves are pinned where they are documented: test_readme_defaults()
+	 * and test_shipped_conf_is_defaults(). Here: whose defaults they are. */
 	assert_int_equal(config_init(&c), 0);
-	assert_int_equal(c.probe_mode, PROBE_MODE_TRACEPOINT);
-	assert_int_equal(c.max_processes, 16384);
-	assert_int_equal(c.ringbuf_kib, 256);
-	assert_int_equal(c.tick_ns, NSEC_PER_SEC);
-	assert_int_equal(c.rescan_ns, 5 * NSEC_PER_SEC);
-	assert_string_equal(c.proc_root, "/proc");
 	detect_config_init(&dc);
 	assert_memory_equal(&c.detect, &dc, sizeof(dc));
 	alerts_config_init(&ac);
 	assert_memory_equal(&c.alerts, &ac, sizeof(ac));
-	assert_true(c.alert_journal);
-	assert_int_equal(c.log_level, LOG_INFO);
 	assert_string_equal(c.socket_path, FDW_SOCKET_PATH);
-	assert_string_equal(c.socket_path, "/run/fdwatch/api.sock");
-	assert_int_equal(c.socket_mode, 0660);
 	assert_null(c.socket_group);
 	assert_null(c.admin_group);
-	assert_int_equal(c.max_request_bytes, 65536);
-	assert_int_equal(c.max_clients, 64);
-	assert_int_equal(c.max_clients_per_uid, 16);
-	assert_int_equal(c.request_timeout_ns, 5 * NSEC_PER_SEC);
-	assert_int_equal(c.idle_timeout_ns, 300 * NSEC_PER_SEC);
-	assert_int_equal(c.max_output_bytes, 1048576);
 	assert_int_equal(c.n_rules, 0);
 
 	config_done(&c);
@@ -1410,6 +1396,54 @@ static bool is_example_line(const char *line, bool *in_example)
 	return n > 0 && line[2 + n] == '=';
 }
 
+/*
+ * The README's table of keys gives every key's default: the table is what a reader trusts,
+ * so it must be what the code does. Each "`Key=value`" of a "| `[Section]` |" row (the
+ * [Rule NAME] row lists keys without defaults).
+ */
+static void test_readme_defaults(void **state)
+{
+	_cleanup_free_ char *path = shipped_conf_path(), *readme = NULL, *text = NULL, *dflt = NULL;
+	_cleanup_(config_done) struct fdw_config d = {};
+	size_t n = 0;
+
+	/* config/fdwatch.conf -> README.md, both relative to the source tree. */
+	assert_non_null(strstr(path, "config/fdwatch.conf"));
+	strcpy(strstr(path, "config/fdwatch.conf"), "README.md");
+	if (read_file_full(path, 1 << 20, &readme, NULL) < 0)
+		fail_msg("cannot read %s: run the test from the source tree", path);
+	assert_int_equal(config_init(&d), 0);
+	dflt = dump(&d);
+	for (char *line = readme, *nl; line && *line; line = nl) {
+		char section[64];
+		const char *p;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		if (sscanf(line, "| `[%63[A-Za-z]]` |", section) != 1 || streq(section, "Rule"))
+			continue;
+		for (p = strchr(line + 2, '|'); p && (p = strchr(p, '`')); p++) {
+			const char *end = strchr(p + 1, '`'), *eq;
+			_cleanup_free_ char *key = NULL, *want = NULL;
+
+			assert_non_null(end);
+			eq = memchr(p + 1, '=', end - p - 1);
+			assert_non_null(eq);
+			key = strndup(p + 1, eq - p - 1);
+			want = dump_value(dflt, section, key);
+			print_message("# README [%s] %.*s\n", section, (int)(end - p - 1), p + 1);
+			assert_non_null(want);
+			assert_int_equal(strlen(want), end - eq - 1);
+			assert_memory_equal(want, eq + 1, end - eq - 1);
+			n++;
+			p = end;
+		}
+	}
+	/* Every key, each once. */
+	assert_int_equal(n, ELEMENTSOF(all_keys));
+}
+
 static void test_shipped_conf_is_defaults(void **state)
 {
 	struct fixture *fx = *state;
@@ -1599,6 +1633,7 @@ int main(void)
 	    T(test_dump_round_trip_defaults),
 	    T(test_dump_round_trip),
 	    T(test_shipped_conf_is_defaults),
+	    T(test_readme_defaults),
 	    T(test_shipped_conf_example_rules),
 	    T(test_settings),
 	    T(test_keep_restart_keys),
