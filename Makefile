@@ -118,11 +118,12 @@ $(OUTPUT)/fdwatchctl: $(OUTPUT)/fdwatchctl.o $(filter $(OUTPUT)/client.o,$(SYS_O
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS_DAEMON) -o $@
 
-$(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard daemon/*.h) | $(OUTPUT)/tests
+$(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard daemon/*.h tests/*.h) \
+		| $(OUTPUT)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(OUTPUT)/libfdwatch-core.a $(LIBS_TEST) -o $@
 
-$(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
+$(OUTPUT)/workloads/%: tests/workloads/%.c tests/workloads/workload.h | $(OUTPUT)/workloads
 	$(call msg,CC-WL,$@)
 	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $< -lpthread -o $@
 
@@ -165,7 +166,7 @@ bench: deps
 	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
 
-FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c \
+FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c tests/workloads/*.h \
 	tests/bench/*.c tests/fuzz/*.c)
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)

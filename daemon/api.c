@@ -99,14 +99,9 @@ static int method_list_processes(struct varlink_connection *c, const struct varl
 	arr = cJSON_AddArrayToObject(p, "processes");
 	if (!arr || !json_add_u64(p, "matched", n))
 		return -ENOMEM;
-	for (size_t i = 0; i < n && (f.limit == 0 || i < f.limit); i++) {
-		cJSON *o = json_proc_summary(v[i]);
-
-		if (!o || !cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
+	for (size_t i = 0; i < n && (f.limit == 0 || i < f.limit); i++)
+		if (!json_append(arr, json_proc_summary(v[i])))
 			return -ENOMEM;
-		}
-	}
 	return varlink_reply(c, call, TAKE_PTR(p));
 }
 
@@ -118,7 +113,7 @@ static int method_get_process(struct varlink_connection *c, const struct varlink
 	struct proc_entry *e;
 	const char *bad;
 	uint64_t pid;
-	cJSON *o, *p;
+	cJSON *p;
 
 	bad = varlink_params_unknown(call->parameters, allowed);
 	if (bad)
@@ -130,13 +125,9 @@ static int method_get_process(struct varlink_connection *c, const struct varlink
 		return varlink_error_u64(c, call, FDW_ERROR_NO_SUCH_PROCESS, "pid", pid);
 	if (!client_may_see(c, e->uid))
 		return varlink_error(c, call, FDW_ERROR_PERMISSION_DENIED, NULL);
-	o = json_proc_full(e, now_boottime_ns());
-	p = cJSON_CreateObject();
-	if (!o || !p || !cJSON_AddItemToObject(p, "process", o)) {
-		cJSON_Delete(o);
-		cJSON_Delete(p);
+	p = json_wrap("process", json_proc_full(e, now_boottime_ns()));
+	if (!p)
 		return -ENOMEM;
-	}
 	return varlink_reply(c, call, p);
 }
 
@@ -191,28 +182,16 @@ static int method_list_alerts(struct varlink_connection *c, const struct varlink
 	arr = p ? cJSON_AddArrayToObject(p, "alerts") : NULL;
 	if (!arr)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		cJSON *o = json_alert(v[i]);
-
-		if (!o || !cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
+	for (size_t i = 0; i < n; i++)
+		if (!json_append(arr, json_alert(v[i])))
 			return -ENOMEM;
-		}
-	}
 	return varlink_reply(c, call, TAKE_PTR(p));
 }
 
 /* {"alert": Alert}, the message of the Subscribe stream. NULL on ENOMEM. */
 static cJSON *alert_message(const struct alert *alert)
 {
-	cJSON *o = json_alert(alert), *p = cJSON_CreateObject();
-
-	if (!o || !p || !cJSON_AddItemToObject(p, "alert", o)) {
-		cJSON_Delete(o);
-		cJSON_Delete(p);
-		return NULL;
-	}
-	return p;
+	return json_wrap("alert", json_alert(alert));
 }
 
 static int method_subscribe(struct varlink_connection *c, const struct varlink_call *call,

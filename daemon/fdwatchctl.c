@@ -290,9 +290,10 @@ static const char *cut(const char *s, size_t width, char *buf, size_t size)
 	return buf;
 }
 
-static int print_json(const cJSON *o)
+/* o on stdout: indented, or on one line (a stream of them, as `watch --json` prints). */
+static int print_json_full(const cJSON *o, bool one_line)
 {
-	_cleanup_free_ char *s = cJSON_Print(o);
+	_cleanup_free_ char *s = one_line ? cJSON_PrintUnformatted(o) : cJSON_Print(o);
 
 	if (!s)
 		return EXIT_SOFTWARE;
@@ -301,15 +302,9 @@ static int print_json(const cJSON *o)
 	return EXIT_OK;
 }
 
-static int print_json_line(const cJSON *o)
+static int print_json(const cJSON *o)
 {
-	_cleanup_free_ char *s = cJSON_PrintUnformatted(o);
-
-	if (!s)
-		return EXIT_SOFTWARE;
-	puts(s);
-	fflush(stdout);
-	return EXIT_OK;
+	return print_json_full(o, false);
 }
 
 /* ---- status ---- */
@@ -432,7 +427,7 @@ static int top_once(bool clear)
 	if (call(FDW_METHOD_LIST_PROCESSES, params, &r, &f) < 0)
 		return report(&f);
 	if (arg.json)
-		return arg.watch ? print_json_line(r.parameters) : print_json(r.parameters);
+		return print_json_full(r.parameters, arg.watch);
 	if (call(FDW_METHOD_GET_STATUS, NULL, &st, &f) < 0)
 		return report(&f);
 	if (clear)
@@ -726,7 +721,7 @@ static int cmd_watch(void)
 		if (!cJSON_IsObject(a))
 			continue;
 		if (arg.json)
-			print_json_line(a);
+			print_json_full(a, true);
 		else
 			print_alert(a);
 		if (arg.has_limit && ++n >= arg.limit)

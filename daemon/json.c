@@ -146,17 +146,10 @@ static cJSON *add_kinds(cJSON *obj, uint32_t kinds)
 
 	if (!arr)
 		return NULL;
-	for (int k = 0; k < FDW_KIND_MAX; k++) {
-		cJSON *s;
-
-		if (!(kinds & (1U << k)))
-			continue;
-		s = cJSON_CreateString(fdw_kind_to_string(k));
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
+	for (int k = 0; k < FDW_KIND_MAX; k++)
+		if ((kinds & (1U << k)) &&
+		    !json_append(arr, cJSON_CreateString(fdw_kind_to_string(k))))
 			return NULL;
-		}
-	}
 	return arr;
 }
 
@@ -250,10 +243,8 @@ static cJSON *add_history(cJSON *o, const struct proc_entry *e, uint64_t now_ns)
 		const struct proc_point *p = &e->history[(e->history_head + i) % PROC_HISTORY];
 		cJSON *s = cJSON_CreateObject();
 
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
+		if (!json_append(arr, s))
 			return NULL;
-		}
 		if (!cJSON_AddNumberToObject(s, "ago_sec",
 					     now_ns > p->t_ns ? ns_to_sec(now_ns - p->t_ns) : 0) ||
 		    !json_add_u64(s, "fds", p->fds))

@@ -318,10 +318,10 @@ static int method_get_info(struct varlink_connection *c, const struct varlink_ca
 	    !cJSON_AddStringToObject(p, "url", s->url))
 		return -ENOMEM;
 	arr = cJSON_AddArrayToObject(p, "interfaces");
-	if (!arr || !cJSON_AddItemToArray(arr, cJSON_CreateString(VARLINK_SERVICE_INTERFACE)))
+	if (!arr || !json_append(arr, cJSON_CreateString(VARLINK_SERVICE_INTERFACE)))
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_interfaces; i++)
-		if (!cJSON_AddItemToArray(arr, cJSON_CreateString(s->interfaces[i].name)))
+		if (!json_append(arr, cJSON_CreateString(s->interfaces[i].name)))
 			return -ENOMEM;
 	return varlink_reply(c, call, TAKE_PTR(p));
 }

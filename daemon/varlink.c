@@ -644,13 +644,19 @@ static int print_consume(cJSON *root, char **ret, size_t *ret_size)
 	return 0;
 }
 
-static cJSON *object_with_params(cJSON *parameters)
+/*
+ * {"parameters": parameters or {}}, with key: value first unless key is NULL:
+ * the head of a reply, an error or a call. Takes parameters (freed on failure
+ * too); NULL on ENOMEM.
+ */
+static cJSON *message_new(const char *key, const char *value, cJSON *parameters)
 {
 	cJSON *root = cJSON_CreateObject();
 
 	if (!parameters)
 		parameters = cJSON_CreateObject();
-	if (!root || !parameters || !cJSON_AddItemToObject(root, "parameters", parameters)) {
+	if (!root || (key && !cJSON_AddStringToObject(root, key, value)) || !parameters ||
+	    !cJSON_AddItemToObject(root, "parameters", parameters)) {
 		cJSON_Delete(root);
 		cJSON_Delete(parameters);
 		return NULL;
@@ -660,36 +666,13 @@ static cJSON *object_with_params(cJSON *parameters)
 
 int varlink_reply_build(cJSON *parameters, bool continues, char **ret, size_t *ret_size)
 {
-	cJSON *root = object_with_params(parameters);
+	cJSON *root = message_new(NULL, NULL, parameters);
 
 	if (root && continues && !cJSON_AddTrueToObject(root, "continues")) {
 		cJSON_Delete(root);
 		return -ENOMEM;
 	}
 	return print_consume(root, ret, ret_size);
-}
-
-/*
- * {key: value, "parameters": parameters or {}}: the head of a call or an error.
- * Takes parameters (freed on failure too); NULL on ENOMEM.
- */
-static cJSON *message_new(const char *key, const char *value, cJSON *parameters)
-{
-	cJSON *root = cJSON_CreateObject();
-
-	if (!root || !cJSON_AddStringToObject(root, key, value)) {
-		cJSON_Delete(root);
-		cJSON_Delete(parameters);
-		return NULL;
-	}
-	if (!parameters)
-		parameters = cJSON_CreateObject();
-	if (!parameters || !cJSON_AddItemToObject(root, "parameters", parameters)) {
-		cJSON_Delete(root);
-		cJSON_Delete(parameters);
-		return NULL;
-	}
-	return root;
 }
 
 int varlink_error_build(const char *error, cJSON *parameters, char **ret, size_t *ret_size)
@@ -855,6 +838,27 @@ const char *varlink_params_unknown(const cJSON *params, const char *const *allow
 				return p->string;
 	}
 	return NULL;
+}
+
+cJSON *json_wrap(const char *key, cJSON *item)
+{
+	cJSON *o = item ? cJSON_CreateObject() : NULL;
+
+	if (!o || !cJSON_AddItemToObject(o, key, item)) {
+		cJSON_Delete(o);
+		cJSON_Delete(item);
+		return NULL;
+	}
+	return o;
+}
+
+bool json_append(cJSON *arr, cJSON *item)
+{
+	if (!item || !cJSON_AddItemToArray(arr, item)) {
+		cJSON_Delete(item);
+		return false;
+	}
+	return true;
 }
 
 cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v)

@@ -172,6 +172,15 @@ int varlink_param_bool(const cJSON *params, const char *name, bool *ret);
  */
 const char *varlink_params_unknown(const cJSON *params, const char *const *allowed);
 
+/*
+ * {key: item}. item is consumed: freed on failure too, and NULL (a failed
+ * constructor) is ENOMEM, so calls nest: json_wrap("alert", json_alert(a)).
+ * NULL on ENOMEM.
+ */
+cJSON *json_wrap(const char *key, cJSON *item);
+/* Append item to the array arr, consuming it as json_wrap() does. false on ENOMEM. */
+bool json_append(cJSON *arr, cJSON *item);
+
 /* Add an unsigned 64-bit integer exactly (cJSON numbers are doubles). NULL on ENOMEM. */
 cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v);
 cJSON *json_add_i64(cJSON *obj, const char *name, int64_t v);

@@ -271,6 +271,24 @@ static void test_method_names(void **state)
 	assert_false(varlink_method_name_is_valid(NULL));
 }
 
+static void test_wrap_append(void **state)
+{
+	_cleanup_cjson_ cJSON *arr = cJSON_CreateArray(), *o = NULL;
+	_cleanup_free_ char *s = NULL;
+
+	/* A failed constructor passes through as NULL; nothing leaks (ASan would say). */
+	assert_null(json_wrap("alert", NULL));
+	assert_non_null(arr);
+	assert_false(json_append(arr, NULL));
+	assert_false(json_append(NULL, cJSON_CreateNumber(1)));
+	assert_true(json_append(arr, cJSON_CreateNumber(1)));
+	assert_true(json_append(arr, cJSON_CreateString("x")));
+	o = json_wrap("v", TAKE_PTR(arr));
+	assert_non_null(o);
+	s = cJSON_PrintUnformatted(o);
+	assert_string_equal(s, "{\"v\":[1,\"x\"]}");
+}
+
 static void test_build(void **state)
 {
 	_cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL, *e = NULL;
@@ -495,9 +513,10 @@ int main(void)
 	    cmocka_unit_test(test_sanitize),	 cmocka_unit_test(test_text_depth),
 	    cmocka_unit_test(test_call_parse),	 cmocka_unit_test(test_call_depth),
 	    cmocka_unit_test(test_method_names), cmocka_unit_test(test_build),
-	    cmocka_unit_test(test_fault_build),	 cmocka_unit_test(test_roundtrip),
-	    cmocka_unit_test(test_reply_parse),	 cmocka_unit_test(test_params),
-	    cmocka_unit_test(test_u64_exact),	 cmocka_unit_test(test_descriptions),
+	    cmocka_unit_test(test_wrap_append),	 cmocka_unit_test(test_fault_build),
+	    cmocka_unit_test(test_roundtrip),	 cmocka_unit_test(test_reply_parse),
+	    cmocka_unit_test(test_params),	 cmocka_unit_test(test_u64_exact),
+	    cmocka_unit_test(test_descriptions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
