@@ -41,11 +41,6 @@ enum step {
 	STEP_COUNTS, /* the probe's counters changed: reconcile and judge */
 };
 
-static bool limit_known(uint64_t soft)
-{
-	return soft != 0 && soft != PROC_LIMIT_INFINITY;
-}
-
 static uint64_t ticks_of_boottime(uint64_t ns)
 {
 	return ns / (NSEC_PER_SEC / proc_ticks_per_sec());
@@ -268,7 +263,7 @@ static void watch_suspicion(struct watch *w, struct proc_entry *e, const struct 
 			e->peak_ns = now_ns;
 		}
 	}
-	if (limit_known(e->soft_limit) &&
+	if (fd_limit_is_finite(e->soft_limit) &&
 	    (double)e->fds * 100 >= dc->critical_percent * (double)e->soft_limit)
 		why |= WATCH_SUSPECT_NEAR_LIMIT;
 	if (e->verdict.state > FDW_STATE_OK)
@@ -285,7 +280,7 @@ static uint64_t watch_quiet_cap(const struct watch *w, const struct proc_entry *
 	double room = 1.0, stretch, per_sec;
 
 	/* With half of the limit in use or more, less time between reads, down to a tick. */
-	if (limit_known(e->soft_limit))
+	if (fd_limit_is_finite(e->soft_limit))
 		room = CLAMP(2.0 * (1.0 - (double)e->fds / (double)e->soft_limit), 0.0, 1.0);
 	per_sec = (double)proc_table_size(w->procs) * 1e9 / (double)c->poll_ns;
 	stretch = MAX(per_sec / WATCH_POLLS_PER_SEC, 1.0);
