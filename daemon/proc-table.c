@@ -299,22 +299,21 @@ int proc_table_poll(struct proc_table *t, struct proc_entry *e, uint64_t now_ns,
 int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns, bool counted)
 {
 	uint64_t actual, soft, hard;
+	struct proc_stat st;
 	int r;
 
 	r = proc_count_fds(t->root, e->pid, t->fast_count, &actual);
 	if (r < 0)
 		return r;
-	/* The probe flags the exit of a process it counts; one it never saw may have exited
-	 * unnoticed and left its PID to another. Checked after counting, so the count is its. */
-	if (!e->has_probe) {
-		struct proc_stat st;
-
-		r = proc_read_stat(t->root, e->pid, &st);
-		if (r < 0)
-			return r;
-		if (st.start_ticks != e->start_ticks)
-			return -ESRCH;
-	}
+	/* An exit record may have been lost and the PID given to another process. Checked
+	 * after counting, so the count is its. */
+	r = proc_read_stat(t->root, e->pid, &st);
+	if (r < 0)
+		return r;
+	if (st.start_ticks != e->start_ticks)
+		return -ESRCH;
+	/* A process may rename itself (prctl(PR_SET_NAME)) without an exec. */
+	memcpy(e->comm, st.comm, sizeof(e->comm));
 	/* A zombie has no fd table left: its fd dir is empty. */
 	entry_set_count(e, actual, now_ns, counted);
 	e->needs_reconcile = false;

@@ -130,8 +130,8 @@ int proc_table_add_started(struct proc_table *t, pid_t pid, uint64_t start_ticks
  * Set e->fds from /proc exactly; when counted (the probe counted the process's fd
  * syscalls since the previous reconciliation), the difference from the probe's
  * estimate is booked as unseen opens or closes, else it is just the new count.
- * Also refreshes limits. 0, -ENOENT/-ESRCH (-ESRCH: an entry the probe never
- * counted whose PID now belongs to another process).
+ * Also refreshes limits and the name (a process may rename itself without an exec).
+ * 0, -ENOENT/-ESRCH (-ESRCH: the PID now belongs to another process).
  */
 int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns, bool counted);
 /*

@@ -210,6 +210,10 @@ static void test_pid_reuse(void **state)
 	fixture_stat(c->root, 401, "a", 10);
 	assert_int_equal(proc_table_reconcile(c->t, e, 6, true), 0);
 	assert_int_equal(e->fds, 7);
+	/* It renamed itself (prctl(PR_SET_NAME), no exec): the next reconciliation has the name. */
+	fixture_stat(c->root, 401, "worker-1", 10);
+	assert_int_equal(proc_table_reconcile(c->t, e, 7, true), 0);
+	assert_string_equal(e->comm, "worker-1");
 }
 
 static void test_burst_squares_wrap(void **state)
