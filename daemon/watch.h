@@ -28,12 +28,13 @@
 #include "proc-table.h"
 
 /*
- * Count reads a second the schedule allows for the whole table: 2,000 reads of
- * ~2.7 us each (stat of /proc/PID/fd, measured here) are 0.54 % of a core. At
- * 1,000 processes with PollSec=2s the table needs 500 a second; at 10,000 the
- * quiet interval stretches to 5 s.
+ * Count reads a second the schedule allows for the whole table. A stat of
+ * /proc/PID/fd measured here: 1.4 us at 1,000 processes, 5-7 us at 10,000
+ * (they no longer fit the caches), so 1,000 reads a second are 0.14-0.7 % of a
+ * core. At 1,000 processes with PollSec=2s the table needs 500 a second; at
+ * 10,000 the quiet interval stretches to 10 s.
  */
-#define WATCH_POLLS_PER_SEC 2000
+#define WATCH_POLLS_PER_SEC 1000
 /* The armed share is kept in this many buckets of ArmedShareWindowSec each. */
 #define WATCH_SHARE_BUCKETS 60
 
