@@ -357,18 +357,49 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	return 0;
 }
 
+/* Namespaces nested deeper than this under the initial one are not looked into. */
+#define PIDNS_LEVELS 8
+
+/*
+ * A new group leader's PID as the daemon sees it: the host PID, or its number in
+ * the daemon's PID namespace (cfg_pidns_ino); 0 when it has none there.
+ */
+static __always_inline __u32 child_tgid(struct task_struct *child)
+{
+	struct pid *pid;
+	unsigned int level;
+
+	if (!cfg_pidns_ino)
+		return child->tgid;
+	pid = BPF_CORE_READ(child, thread_pid);
+	level = BPF_CORE_READ(pid, level);
+	for (int i = 0; i < PIDNS_LEVELS; i++) {
+		struct upid up;
+
+		if (i > level)
+			break;
+		if (bpf_core_read(&up, sizeof(up), &pid->numbers[i]))
+			break;
+		if (BPF_CORE_READ(up.ns, ns.inum) == cfg_pidns_ino)
+			return up.nr;
+	}
+	return 0;
+}
+
 /*
  * A new thread group (not a thread): the daemon learns of new processes
- * without scanning /proc. Host PIDs only: in a PID namespace of its own the
- * child's number there is not at hand, and the daemon's slow /proc listing
- * finds it instead.
+ * without scanning /proc.
  */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct fdw_event *e;
+	__u32 tgid;
 
-	if (cfg_pidns_ino || child->pid != child->tgid)
+	if (child->pid != child->tgid)
+		return 0;
+	tgid = child_tgid(child);
+	if (!tgid)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -376,8 +407,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	}
 	e->type = FDW_EV_FORK;
-	e->tgid = child->tgid;
-	e->tid = child->pid;
+	e->tgid = tgid;
+	e->tid = tgid;
 	e->syscall_nr = -1;
 	e->err = 0;
 	e->__pad = 0;

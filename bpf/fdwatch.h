@@ -91,7 +91,8 @@ enum fdw_event_type {
 	FDW_EV_FAIL = 1, /* EMFILE/ENFILE: sent with a wake-up, rate limited per tgid */
 	FDW_EV_EXEC,	 /* exec: CLOEXEC fds closed, comm changed (no wake-up) */
 	FDW_EV_EXIT,	 /* the thread group exited (no wake-up) */
-	FDW_EV_FORK,	 /* a new thread group: tgid and start_boottime are the child's */
+	FDW_EV_FORK,	 /* a new thread group: tgid (as the daemon sees PIDs) and start_boottime
+			  * are the child's */
 };
 
 /* Ring buffer record. */
