@@ -93,7 +93,10 @@ def main():
 def journal_off_by_reload(tap):
     """Journal=yes -> no on SIGHUP: alerts go to stderr from then on, not nowhere."""
     j = fdwlib.Journald().start()
-    d = fdwlib.Daemon(["--socket", SOCKET], config="[Alert]\nJournal=yes\n").start()
+    # The probe attached throughout: the leak hits EMFILE once, in its first tenth of a
+    # second, before auto mode could arm.
+    d = fdwlib.Daemon(["--socket", SOCKET, "--probe-mode", "always"],
+                      config="[Alert]\nJournal=yes\n").start()
     try:
         reload(d, "[Alert]\nJournal=no\n")
         before = len(d.output())
