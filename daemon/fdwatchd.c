@@ -161,6 +161,10 @@ int main(int argc, char *argv[])
 		return EXIT_OK;
 	}
 
+	/* From here on journald may be what reads stderr: never wait for it. */
+	r = log_open_nonblocking();
+	if (r < 0)
+		log_warning_errno(r, "Failed to make standard error non-blocking, ignoring: %m");
 	r = manager_new(&config, config_path, &m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up: %m"), EXIT_FAILURE_GENERIC;

@@ -13,9 +13,13 @@
 #define HAVE_API 1
 #endif
 
+/* Hand the alert on: nothing here waits for journald (the writer thread sends it). */
 static void manager_alert(struct manager *m, const struct alert *a)
 {
-	journal_send_alert(a, m->has_journal, m->alerts_to_stderr);
+	if (m->has_journal)
+		(void)journal_push(m->journal, a);
+	if (m->alerts_to_stderr)
+		log_line(a->priority, a->message);
 #ifdef HAVE_API
 	if (m->api)
 		api_server_publish_alert(m->api, a);
@@ -256,6 +260,8 @@ static int manager_tick(struct manager *m)
 
 	m->tick_no++;
 	m->stats.ticks++;
+	/* Log lines stderr did not take while its reader (journald) was stuck. */
+	(void)log_flush(0);
 	/* Exec and exit records wake nobody up; collect them first. */
 	r = probe_consume_events(m->probe);
 	if (r < 0)
@@ -429,6 +435,7 @@ int manager_reload(struct manager *m)
 	m->config = c;
 	log_set_max_level(m->config.log_level);
 	alerts_set_config(m->alerts, &m->config.alerts);
+	journal_set_capacity(m->journal, m->config.journal_queue);
 	m->has_journal = m->config.alert_journal && journal_available();
 	log_info("Configuration reloaded.");
 	sd_notify(false, "READY=1\nSTATUS=Configuration reloaded.");
@@ -465,6 +472,9 @@ int manager_new(struct fdw_config *config, const char *config_path, struct manag
 	if (r < 0)
 		return r;
 	r = alerts_new(&m->config.alerts, &m->alerts);
+	if (r < 0)
+		return r;
+	r = journal_new(m->config.journal_queue, &m->journal);
 	if (r < 0)
 		return r;
 	m->has_journal = m->config.alert_journal && journal_available();
@@ -564,6 +574,15 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	if (m->journal) {
+		uint64_t lost;
+
+		journal_free(m->journal, JOURNAL_FLUSH_TIMEOUT_NS, &lost);
+		if (lost > 0)
+			log_warning("journald did not take %" PRIu64
+				    " alerts in time; they are lost.",
+				    lost);
+	}
 #ifdef HAVE_API
 	api_server_free(m->api);
 #endif
@@ -581,4 +600,6 @@ void manager_free(struct manager *m)
 	config_done(&m->config);
 	free(m->config_path);
 	free(m);
+	/* The last lines (the shutdown's), with a bounded wait as for the journal. */
+	(void)log_flush(JOURNAL_FLUSH_TIMEOUT_NS / 2);
 }
