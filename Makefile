@@ -68,7 +68,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(wildcard tests/bench/*
 FUZZERS := $(wildcard tests/fuzz/*.c)
 
 .DELETE_ON_ERROR:
-.PHONY: all deps run check bench format format-check clean install uninstall unit fuzz unit-sanitize
+.PHONY: all deps run check bench format format-check clean install uninstall unit fuzz unit-sanitize soak
 
 all: $(OUTPUT)/fdwatchd $(OUTPUT)/fdwatchctl
 
@@ -182,6 +182,12 @@ check: deps
 bench: deps
 	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/soak.py
+
+# The soak alone; SOAK_SEC=300 for a shorter one.
+soak: deps
+	$(Q)$(MAKE) -s all $(WORKLOADS)
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/soak.py
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c \
 	tests/bench/*.c tests/fuzz/*.c)

@@ -227,6 +227,7 @@ static int manager_rescan(struct manager *m, uint64_t now_ns)
 static void manager_update_stats(struct manager *m)
 {
 	char status[sizeof(m->last_status)];
+	struct journal_stats js;
 	struct fdw_stats ks;
 	struct proc_entry *e;
 	unsigned leaking = 0;
@@ -242,9 +243,17 @@ static void manager_update_stats(struct manager *m)
 			leaking++;
 	}
 	/* Only when it changed: each is a datagram to the service manager. */
-	snprintf(status, sizeof(status),
-		 "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
-		 proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
+	journal_get_stats(m->journal, &js);
+	if (js.queued > 0 || js.dropped > 0)
+		snprintf(status, sizeof(status),
+			 "STATUS=Watching %zu processes, %u leaking, %" PRIu64
+			 " alerts sent; journal: %" PRIu64 " waiting, %" PRIu64 " dropped.",
+			 proc_table_size(m->procs), leaking, alerts_sent(m->alerts), js.queued,
+			 js.dropped);
+	else
+		snprintf(status, sizeof(status),
+			 "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
+			 proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
 	if (!streq(status, m->last_status)) {
 		sd_notify(false, status);
 		memcpy(m->last_status, status, sizeof(status));
