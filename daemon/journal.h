@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "alerts.h"
+#include "util.h"
 
 /* On a clean shutdown, how long the writer may take to deliver what is still queued. */
 #define JOURNAL_FLUSH_TIMEOUT_NS (2 * NSEC_PER_SEC)
