@@ -75,7 +75,7 @@ static int load(const char *path, struct fdw_config *c, char **ret_err)
 
 	if (!err)
 		abort();
-	r = config_load(path, err, c);
+	r = config_load(path, NULL, 0, err, c);
 	fclose(err);
 	return r;
 }
