@@ -11,6 +11,8 @@ for as long as it stays stopped. Meanwhile a real process leaks to EMFILE:
     history's seq), and counted as sent.
 With a queue bound smaller than the alerts raised, the first ones are
 delivered and the rest counted as dropped: raised == sent + dropped.
+SIGTERM with alerts queued flushes them if journald comes back within ~2 s,
+and otherwise exits anyway, saying how many were lost.
 Without a journal, alerts on stderr carry their own priority prefix.
 """
 import json
@@ -218,6 +220,55 @@ def test_queue_bound(tap, journald):
         d.stop()
 
 
+def test_shutdown(tap, journald, back_after):
+    """SIGTERM with alerts queued and journald stopped: it waits at most ~2 s for journald.
+    back_after: seconds after SIGTERM that journald continues (None: not before the exit)."""
+    d = fdwlib.Daemon().start()
+    stopped = False
+    try:
+        os.kill(journald.proc.pid, signal.SIGSTOP)
+        stopped = True
+        fill_journal_socket()
+        leak = leak_to_emfile(150)
+        try:
+            wait_alert(leak.pid, "exhausted", 30)
+        finally:
+            leak.kill()
+            leak.wait()
+        st, seqs = snapshot()
+        pid = d.pid
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        if back_after is not None:
+            time.sleep(back_after)
+            os.kill(journald.proc.pid, signal.SIGCONT)
+            stopped = False
+        rc = d.proc.wait(15)
+        took = time.monotonic() - t0
+        if stopped:
+            os.kill(journald.proc.pid, signal.SIGCONT)
+            stopped = False
+        out = d.output()
+        if back_after is not None:
+            got = fdwlib.wait_for(lambda: (lambda v: v if len(v) >= len(seqs) else None)(
+                [int(e["FDWATCH_SEQ"]) for e in journald.entries(_PID=pid)
+                 if "FDWATCH_SEQ" in e]), 10, "the flushed alerts in the journal")
+            tap.ok(rc == 0 and got[:len(seqs)] == seqs and "did not take" not in out,
+                   "SIGTERM, journald back %.1f s later: the %d queued alerts are flushed "
+                   "before the exit (%.1f s)" % (back_after, st["queued"], took),
+                   "rc %s, journal %s, history %s\n%s" % (rc, got, seqs, out[-500:]))
+        else:
+            tap.ok(rc == 0 and took < 5 and "journald did not take %d alerts" %
+                   st["queued"] in out,
+                   "SIGTERM, journald stuck: exits in %.1f s (bounded), saying %d alerts are "
+                   "lost" % (took, st["queued"]), "rc %s, journal %s\n%s" % (rc, st,
+                                                                              out[-500:]))
+    finally:
+        if stopped:
+            os.kill(journald.proc.pid, signal.SIGCONT)
+        d.stop()
+
+
 def test_stderr_priorities(tap):
     d = fdwlib.Daemon(["--no-journal"]).start()
     try:
@@ -251,6 +302,8 @@ def main():
     try:
         tap.check("stalled journal", lambda: test_stalled_journal(tap, journald))
         tap.check("queue bound", lambda: test_queue_bound(tap, journald))
+        tap.check("shutdown, journald back", lambda: test_shutdown(tap, journald, 0.5))
+        tap.check("shutdown, journald stuck", lambda: test_shutdown(tap, journald, None))
     finally:
         journald.stop()
     tap.check("stderr priorities", lambda: test_stderr_priorities(tap))
