@@ -18,8 +18,8 @@
 #     in the same process;
 #   - SIGSTOP makes the watchdog restart the daemon (new MainPID);
 #   - a stopped journald with a full socket queue does not: the daemon keeps
-#     answering and feeding the watchdog, and the alerts raised meanwhile
-#     reach the journal once it runs again;
+#     answering, feeding the watchdog and updating STATUS=, and the alerts
+#     raised meanwhile reach the journal once it runs again;
 #   - `systemctl stop fdwatch` leaves none of its BPF programs in the kernel
 #     (`bpftool prog show` on the host).
 # Everything happens in a private mount namespace (tracefs, the overlay, a
@@ -430,6 +430,7 @@ if [[ $pid3 =~ ^[1-9][0-9]*$ ]] && [[ $jpid =~ ^[1-9][0-9]*$ ]]; then
 		sleep 0.3
 	done
 	stalled=$(since "$t0")
+	status_text=$(prop fdwatch.service StatusText)
 	alerts_stalled=$(c fdwatchctl --json alerts | json_get 'len([a for a in j["alerts"] if a.get("unit") == "leak-stall.service"])' 2>/dev/null)
 	queued=$(c fdwatchctl --json status | json_get 'j["journal"]["queued"]' 2>/dev/null)
 	c kill -CONT "$jpid"
@@ -439,6 +440,11 @@ if [[ $pid3 =~ ^[1-9][0-9]*$ ]] && [[ $jpid =~ ^[1-9][0-9]*$ ]]; then
 		not_ok "journald stopped ${stalled} s (WatchdogSec=2s): not restarted (MainPID $pid3 -> $(prop fdwatch.service MainPID), NRestarts $restarts3 -> $(prop fdwatch.service NRestarts)), $slow of $replies status replies slow or failed"
 		c journalctl -b -u fdwatch --no-pager 2>&1 | tail -10 | diag
 	fi
+	if [[ $status_text == *"journal: "*" waiting"* ]]; then
+		ok "STATUS= kept current meanwhile: \"$status_text\""
+	else
+		not_ok "STATUS= kept current while journald was stopped (\"$status_text\")"
+	fi
 	stall_alerts() { [ "$(c journalctl -o json --no-pager FDWATCH_UNIT=leak-stall.service | wc -l)" -ge "${alerts_stalled:-1}" ]; }
 	if [ "${alerts_stalled:-0}" -ge 1 ] && [ "${queued:-0}" -ge 1 ] && wait_for 20 stall_alerts; then
 		ok "the $alerts_stalled alerts raised meanwhile (queued: $queued) are in the journal once it runs again"
@@ -447,6 +453,7 @@ if [[ $pid3 =~ ^[1-9][0-9]*$ ]] && [[ $jpid =~ ^[1-9][0-9]*$ ]]; then
 	fi
 else
 	not_ok "journald stuck: no fdwatchd ($pid3) or journald ($jpid) main PID"
+	not_ok "STATUS= kept current while journald was stopped (not run)"
 	not_ok "alerts raised while journald was stopped reach it afterwards (not run)"
 fi
 
