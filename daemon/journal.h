@@ -5,7 +5,7 @@
  * sd_journal_sendv() blocks in sendmsg() while journald does not read its
  * socket (stopped, or stuck on a slow disk, with the kernel's datagram queue
  * full). So the event loop only copies an alert's fields into a bounded FIFO
- * (journal_push(): a malloc and a copy, no system call) and one writer thread
+ * (journal_push(): a malloc and a copy, nothing that waits) and one writer thread
  * sends them, in order, and may block as long as journald does. When the FIFO
  * is full the new alert is dropped and counted, never waited for.
  *
