@@ -16,9 +16,11 @@ a private mount namespace, a real journald, the real fdwatchd and BPF probe):
 One subscriber stays for the whole run and records every alert it is sent.
 
 Checked at the end (each a PASS/FAIL line; exit status 1 on any FAIL):
-  - RSS flat: the median VmRSS of the last fifth of the samples is within
-    SOAK_RSS_SLACK_KIB (default 2048) of the median of the second fifth (the
-    first fifth is warm-up);
+  - RSS flat: the median VmRSS of the last tenth of the samples is within
+    SOAK_RSS_SLACK_KIB (default 2048) of the median at mid-run (50-60 %). A
+    leak grows with time; what the heap keeps after a burst (the host may fork
+    thousands of processes meanwhile: fdwatchd watches them all) is a step that
+    the first half absorbs. Peak RSS and processes are reported.
   - no fd of the daemon's own leaked: with every client gone and every
     workload ended, it holds the same fds (by kind) as after start-up;
   - every alert accounted for: alerts raised (GetStatus alerts_sent) ==
@@ -275,11 +277,14 @@ def main():
             if now - last_sample >= SAMPLE_SEC:
                 last_sample = now
                 st = fdwlib.call("io.fdwatch.GetStatus")
-                samples.append((now - T0, rss_kib(d.pid), sum(fd_kinds(d.pid).values())))
-                if len(samples) % 12 == 1:
-                    log("rss %d KiB, %d fds, %d processes, %d alerts, journal %s, "
-                        "%d workloads so far" % (samples[-1][1], samples[-1][2],
-                                                 st["processes"], st["alerts_sent"],
+                samples.append((now - T0, rss_kib(d.pid), sum(fd_kinds(d.pid).values()),
+                                st["processes"]))
+                jump = len(samples) > 1 and abs(samples[-1][1] - samples[-2][1]) > 512
+                if len(samples) % 12 == 1 or jump:
+                    log("rss %d KiB%s, %d fds, %d processes, %d alerts, %d clients, journal %s, "
+                        "%d workloads so far" % (samples[-1][1], " (jump)" if jump else "",
+                                                 samples[-1][2], st["processes"],
+                                                 st["alerts_sent"], st["clients"],
                                                  st.get("journal"), work.started))
             time.sleep(rng.uniform(0.2, 1.0))
         alive = d.proc.poll() is None
@@ -303,7 +308,13 @@ def main():
         jr = st["journal"]
         hist = [a["seq"] for a in fdwlib.call("io.fdwatch.ListAlerts").get("alerts", [])
                 if a["seq"] <= raised]
-        fds1 = fd_kinds(d.pid)  # the lifelong subscriber's connection is in fds0 too
+        # The lifelong subscriber's connection is in fds0 too. A client that just hung up
+        # (the calls above) may take the daemon a moment to close: a few readings.
+        for _ in range(25):
+            fds1 = fd_kinds(d.pid)
+            if fds1 == fds0:
+                break
+            time.sleep(0.2)
         sub.close()
         sub_seqs = [x for x in sub.seqs if x <= raised]
         sub = None
@@ -313,13 +324,17 @@ def main():
 
         n = len(samples)
         if n >= 10:
-            warm = sorted(s[1] for s in samples[n // 5:2 * n // 5])
-            last = sorted(s[1] for s in samples[4 * n // 5:])
-            m1, m2 = warm[len(warm) // 2], last[len(last) // 2]
-            results.append((m2 - m1 <= RSS_SLACK_KIB,
-                            "RSS flat: median %d KiB early, %d KiB at the end (slack %d KiB; "
-                            "%d samples, max %d KiB)" % (m1, m2, RSS_SLACK_KIB, n,
-                                                        max(s[1] for s in samples))))
+            def median(part):
+                v = sorted(x[1] for x in part)
+                return v[len(v) // 2]
+            mid, last = median(samples[n // 2:6 * n // 10 + 1]), median(samples[9 * n // 10:])
+            peak = max(samples, key=lambda x: x[1])
+            results.append((last - mid <= RSS_SLACK_KIB,
+                            "RSS flat: median %d KiB at mid-run, %d KiB at the end (slack %d KiB; "
+                            "%d KiB after start-up, peak %d KiB at %.0f s; %d samples; up to %d "
+                            "processes tracked)" %
+                            (mid, last, RSS_SLACK_KIB, samples[0][1], peak[1], peak[0], n,
+                             max(x[3] for x in samples))))
         else:
             results.append((False, "RSS flat: only %d samples (SOAK_SEC too short)" % n))
         results.append((fds1 == fds0, "no fd of its own leaked: %d fds at start, %d at the end "
