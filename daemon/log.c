@@ -9,7 +9,9 @@
 #include "log.h"
 
 static int max_level = LOG_INFO;
-static int prefix = -1; /* -1: decide from isatty(stderr) on first use */
+/* Each line gets a "<N>" priority prefix when stderr is not a terminal (a journal stream
+ * reads it); -1: not decided yet. */
+static int prefix = -1;
 
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool nonblocking;
@@ -20,16 +22,6 @@ static uint64_t dropped, dropped_reported;
 void log_set_max_level(int level)
 {
 	max_level = level;
-}
-
-int log_get_max_level(void)
-{
-	return max_level;
-}
-
-void log_set_prefix(bool on)
-{
-	prefix = on;
 }
 
 int log_open_nonblocking(void)

@@ -18,17 +18,14 @@
 
 /*
  * Bytes of log lines kept while stderr does not take them. A line is at most
- * ~2 KiB; journald's stream socket itself buffers ~200 KiB (the default
- * net.core.wmem_default plus the peer's receive queue) before a writer would
- * block, so this only smooths the edge; what is beyond is journald's backlog.
+ * ~2 KiB; journald's stream socket itself takes ~200 KiB (the send buffer,
+ * net.core.wmem_default: 212992 here) before a writer would block, so this
+ * only smooths the edge; what is beyond is journald's backlog.
  */
 #define LOG_PENDING_MAX (64 * 1024)
 
 /* Lines above this priority (LOG_DEBUG > LOG_INFO ...) are dropped. Default LOG_INFO. */
 void log_set_max_level(int level);
-int log_get_max_level(void);
-/* Prefix "<N>"? Default: only when stderr is not a terminal. */
-void log_set_prefix(bool on);
 
 /*
  * From now on never block on stderr: a socket is written with MSG_DONTWAIT, a

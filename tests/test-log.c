@@ -105,7 +105,7 @@ static void test_prefix_is_the_level(void **state)
 	char buf[256];
 	int peer = redirect_stderr(0);
 
-	log_set_prefix(true);
+	/* stderr is no terminal: lines get their "<N>" prefix. */
 	log_set_max_level(LOG_ERR); /* log_line() is for alerts: no max level applies */
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		log_line(cases[i].level, cases[i].text);
@@ -131,7 +131,6 @@ static void check_unread_stderr_never_blocks(bool pipe_)
 	char *p, *nl;
 
 	peer = redirect_stderr_to(pipe_, 4096);
-	log_set_prefix(true);
 	log_set_max_level(LOG_INFO);
 	assert_int_equal(log_open_nonblocking(), 0);
 	assert_true(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK);
