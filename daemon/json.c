@@ -343,6 +343,7 @@ static bool json_add_pids(cJSON *obj, const char *name, const pid_t *pids, size_
 cJSON *json_status(const struct status_info *s)
 {
 	_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+	cJSON *j;
 	bool ok;
 
 	if (!o)
@@ -378,6 +379,12 @@ cJSON *json_status(const struct status_info *s)
 	     json_add_u64(o, "events_fork", s->events_fork) &&
 	     json_add_u64(o, "suspects", s->suspects) &&
 	     json_add_pids(o, "suspect_pids", s->visible_suspects, s->n_visible_suspects) &&
+	     (j = cJSON_AddObjectToObject(o, "journal")) &&
+	     json_add_u64(j, "queued", s->journal_queued) &&
+	     json_add_u64(j, "sent", s->journal_sent) &&
+	     json_add_u64(j, "dropped", s->journal_dropped) &&
+	     json_add_u64(j, "failed", s->journal_failed) &&
+	     json_add_u64(o, "log_dropped", s->log_dropped) &&
 	     json_add_u64(o, "clients", s->clients) &&
 	     json_add_u64(o, "subscribers", s->subscribers) &&
 	     json_add_u64(o, "client_uid", s->client_uid) &&

@@ -77,6 +77,10 @@ struct status_info {
 	uint64_t suspects;	    /* processes that are suspects, all users' */
 	pid_t visible_suspects[16]; /* the first of them the caller may see */
 	size_t n_visible_suspects;
+	/* Alerts on their way to journald (journal.h): waiting, handed over, not queued, refused.
+	 */
+	uint64_t journal_queued, journal_sent, journal_dropped, journal_failed;
+	uint64_t log_dropped; /* own log lines stderr did not take (log.h) */
 	unsigned clients, subscribers;
 	uid_t client_uid;
 	bool client_admin;

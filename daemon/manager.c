@@ -11,11 +11,15 @@
 #include "syscalls.h"
 #include "watch.h"
 
+/* Hand the alert on: nothing here waits for journald (the writer thread sends it). */
 static void manager_alert(void *userdata, const struct alert *a)
 {
 	struct manager *m = userdata;
 
-	journal_send_alert(a, m->has_journal, m->alerts_to_stderr);
+	if (m->has_journal)
+		(void)journal_push(m->journal, a);
+	if (m->alerts_to_stderr)
+		log_line(a->priority, a->message);
 	api_publish_alert(m->api, a);
 }
 
@@ -117,6 +121,7 @@ static int manager_arm(struct manager *m, uint64_t now_ns)
 static void manager_update_stats(struct manager *m)
 {
 	char status[sizeof(m->last_status)];
+	struct journal_stats js;
 	struct fdw_stats ks;
 	struct proc_entry *e;
 	unsigned leaking = 0;
@@ -133,9 +138,17 @@ static void manager_update_stats(struct manager *m)
 			leaking++;
 	}
 	/* Only when it changed: each is a datagram to the service manager. */
-	snprintf(status, sizeof(status),
-		 "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
-		 proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
+	journal_get_stats(m->journal, &js);
+	if (js.queued > 0 || js.dropped > 0)
+		snprintf(status, sizeof(status),
+			 "STATUS=Watching %zu processes, %u leaking, %" PRIu64
+			 " alerts sent; journal: %" PRIu64 " waiting, %" PRIu64 " dropped.",
+			 proc_table_size(m->procs), leaking, alerts_sent(m->alerts), js.queued,
+			 js.dropped);
+	else
+		snprintf(status, sizeof(status),
+			 "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
+			 proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
 	if (!streq(status, m->last_status)) {
 		sd_notify(false, status);
 		memcpy(m->last_status, status, sizeof(status));
@@ -149,6 +162,8 @@ static int manager_tick(struct manager *m)
 
 	m->tick_no++;
 	m->stats.ticks++;
+	/* Log lines stderr did not take while its reader (journald) was stuck. */
+	(void)log_flush(0);
 	/* Lifecycle records wake us only once the buffer fills; collect them first. */
 	r = probe_consume_events(m->probe);
 	if (r < 0)
@@ -280,6 +295,8 @@ static void manager_apply_config(struct manager *m, struct fdw_config *c)
 	m->alerts_to_stderr = !m->has_journal || isatty(STDERR_FILENO);
 	if (m->alerts)
 		alerts_set_config(m->alerts, &m->config.alerts);
+	if (m->journal)
+		journal_set_capacity(m->journal, m->config.journal_queue);
 	if (m->api)
 		api_set_config(m->api, &m->config);
 	if (m->watch)
@@ -347,6 +364,7 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 {
 	struct manager *m = userdata;
 	uint64_t now = now_boottime_ns(), since = watch_armed_since(m->watch);
+	struct journal_stats js;
 
 	*ret = (struct status_info){
 	    .version = FDWATCH_VERSION,
@@ -377,7 +395,13 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .probe_detach_usec = m->stats.last_detach_usec,
 	    .events_fork = m->stats.events_fork,
 	    .suspects = watch_suspects(m->watch, NULL, 0),
+	    .log_dropped = log_get_dropped(),
 	};
+	journal_get_stats(m->journal, &js);
+	ret->journal_queued = js.queued;
+	ret->journal_sent = js.sent;
+	ret->journal_dropped = js.dropped;
+	ret->journal_failed = js.failed;
 }
 
 /* Trace: a client names a suspect; armed at once, not at the next tick. */
@@ -434,6 +458,9 @@ int manager_new(struct fdw_config *config, const char *config_path,
 	    m->procs, m->alerts, &m->config,
 	    &(struct watch_ops){.userdata = m, .alert = manager_alert, .forget = manager_forget},
 	    now_boottime_ns(), &m->watch);
+	if (r < 0)
+		return r;
+	r = journal_new(m->config.journal_queue, &m->journal);
 	if (r < 0)
 		return r;
 	m->started_boottime_ns = now_boottime_ns();
@@ -541,6 +568,15 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	if (m->journal) {
+		uint64_t lost;
+
+		journal_free(m->journal, JOURNAL_FLUSH_TIMEOUT_NS, &lost);
+		if (lost > 0)
+			log_warning("journald did not take %" PRIu64
+				    " alerts in time; they are lost.",
+				    lost);
+	}
 	api_free(m->api);
 	sd_event_source_unref(m->tick_source);
 	sd_event_source_unref(m->probe_source);
@@ -557,4 +593,6 @@ void manager_free(struct manager *m)
 	free(m->config_path);
 	free(m->settings);
 	free(m);
+	/* The last lines (the shutdown's), with a bounded wait as for the journal. */
+	(void)log_flush(JOURNAL_FLUSH_TIMEOUT_NS / 2);
 }

@@ -17,6 +17,7 @@
 struct probe;
 struct api;
 struct watch;
+struct journal;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -50,6 +51,7 @@ struct manager {
 	struct alerts *alerts;
 	struct watch *watch; /* the per-process step and the arming decision */
 	struct api *api;
+	struct journal *journal; /* alerts to journald, off the loop */
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns; /* the latest /proc listing */
