@@ -237,6 +237,12 @@ static bool entry_critical(const struct proc_entry *e)
 	       e->verdict.state >= FDW_STATE_CRITICAL;
 }
 
+static bool near_limit(const struct proc_entry *e, const struct detect_config *dc)
+{
+	return fd_limit_is_finite(e->soft_limit) &&
+	       (double)e->fds * 100 >= dc->critical_percent * (double)e->soft_limit;
+}
+
 static void watch_suspicion(struct watch *w, struct proc_entry *e, const struct detect_config *dc,
 			    uint64_t now_ns)
 {
@@ -263,8 +269,7 @@ static void watch_suspicion(struct watch *w, struct proc_entry *e, const struct 
 			e->peak_ns = now_ns;
 		}
 	}
-	if (fd_limit_is_finite(e->soft_limit) &&
-	    (double)e->fds * 100 >= dc->critical_percent * (double)e->soft_limit)
+	if (near_limit(e, dc))
 		why |= WATCH_SUSPECT_NEAR_LIMIT;
 	if (e->verdict.state > FDW_STATE_OK)
 		why |= WATCH_SUSPECT_STATE;
@@ -338,7 +343,9 @@ static int watch_step(struct watch *w, struct proc_entry *e, enum step how, uint
 
 	rule = config_match(w->config, e->comm, e->unit, e->uid, &dc);
 	e->ignored = rule && rule->ignore;
-	if (!e->ignored && (moved || e->verdict.state != FDW_STATE_OK)) {
+	/* Judged when it moved, while its state is raised, and when it sits near its limit
+	 * (a process first seen there never moves). */
+	if (!e->ignored && (moved || e->verdict.state != FDW_STATE_OK || near_limit(e, &dc))) {
 		r = watch_assess(w, e, &dc, now_ns);
 		if (r < 0)
 			return r;
