@@ -56,7 +56,7 @@ LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other
 # daemon/*.c is a pure module: it goes into libfdwatch-core.a, which the unit
 # tests link alone (the module rule: pure modules include no libbpf, sd-event or socket headers).
-SYS_MODULES := probe manager api journal client
+SYS_MODULES := probe manager api journal client attribution
 MAINS := fdwatchd fdwatchctl
 SYS_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix .c,$(SYS_MODULES))))
 CORE_SRCS := $(filter-out $(SYS_SRCS) $(addprefix daemon/,$(addsuffix .c,$(MAINS))),$(wildcard daemon/*.c))
@@ -122,9 +122,12 @@ $(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard da
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(OUTPUT)/libfdwatch-core.a $(LIBS_TEST) -o $@
 
+# conn_leak's creation sites are unwound by frame pointers, as a service's would have to be.
+$(OUTPUT)/workloads/conn_leak: WL_CFLAGS := -fno-omit-frame-pointer
+
 $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(call msg,CC-WL,$@)
-	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $< -lpthread -o $@
+	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $(WL_CFLAGS) $< -lpthread -o $@
 
 $(OUTPUT)/bench/%: tests/bench/%.c | $(OUTPUT)/bench
 	$(call msg,CC-BENCH,$@)

@@ -40,6 +40,8 @@ struct alert_subject {
 	uint64_t hard_limit;
 	bool exited;
 	const char *fail_syscall; /* name of verdict.fail_nr (syscalls.h), or NULL */
+	const char *top_target;	  /* the census's largest group in words, or NULL */
+	const char *top_site;	  /* where most of the open fds were made, or NULL */
 };
 
 struct alert {
@@ -58,8 +60,11 @@ struct alert {
 	bool exited;	  /* recovered: the process exited */
 	char syscall[32]; /* exhausted: the syscall that failed, "" when unknown */
 	struct detect_verdict verdict;
-	uint64_t suppressed; /* alerts for this process suppressed since the previous one */
-	char message[512];   /* the human one-liner */
+	uint64_t suppressed;  /* alerts for this process suppressed since the previous one */
+	char top_target[192]; /* rises: "206 pipe pairs held only by itself, oldest 41 s", or "" */
+	char top_site[512];   /* rises: "41 fds by socket(), oldest 9 s: __socket+0xb (libc.so.6) <
+				 ..." */
+	char message[512];    /* the human one-liner */
 };
 
 struct alerts_config {

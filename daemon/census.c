@@ -127,17 +127,21 @@ static void format_ip6(const uint8_t *a, char *buf, size_t size)
 	}
 }
 
+/* "127.0.0.1:5432", "[::1]:80"; without ":port" when the kernel has none (a blocking
+ * connect() that failed: tcp_disconnect() zeroes the peer port, keeps the address). */
 static void format_endpoint(const struct fdw_sock *s, const uint8_t *addr, unsigned port, char *buf,
 			    size_t size)
 {
-	char ip[64];
+	char ip[64], p[8] = "";
 
+	if (port)
+		snprintf(p, sizeof(p), ":%u", port);
 	if (s->family == FAM_INET) {
-		snprintf(buf, size, "%u.%u.%u.%u:%u", addr[0], addr[1], addr[2], addr[3], port);
+		snprintf(buf, size, "%u.%u.%u.%u%s", addr[0], addr[1], addr[2], addr[3], p);
 		return;
 	}
 	format_ip6(addr, ip, sizeof(ip));
-	snprintf(buf, size, "[%s]:%u", ip, port);
+	snprintf(buf, size, port ? "[%s]%s" : "%s%s", ip, p);
 }
 
 char *census_sock_label(const struct fdw_sock *s, char *buf, size_t size)

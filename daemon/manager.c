@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include "attribution.h"
 #include "journal.h"
 #include "log.h"
 #include "manager.h"
@@ -26,6 +27,7 @@ static void manager_alert(struct manager *m, const struct alert *a)
 static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_ns)
 {
 	const struct alert *a = NULL;
+	char top_target[192], top_site[512];
 	struct alert_subject subj = {
 	    .pid = e->pid,
 	    .start_ticks = e->start_ticks,
@@ -38,15 +40,27 @@ static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_
 	    .hard_limit = e->hard_limit,
 	    .exited = e->exited,
 	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
+	    .top_target = top_target,
+	    .top_site = top_site,
 	};
 	int r;
 
+	attribution_top(m->attribution, e, now_ns, top_target, sizeof(top_target), top_site,
+			sizeof(top_site));
 	r = alerts_judge(m->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns,
 			 &a);
 	if (r < 0)
 		log_warning_errno(r, "Failed to judge %s[%d], ignoring: %m", e->comm, e->pid);
 	else if (r > 0 && a)
 		manager_alert(m, a);
+}
+
+/* What a suspect leaks and where: census and creation sites follow its verdict. */
+static int manager_attribute(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+{
+	int r = attribution_step(m->attribution, m->probe, e, now_ns);
+
+	return r == -ENOMEM ? r : 0;
 }
 
 /* Feed the detector one sample of e and act on the verdict. */
@@ -71,6 +85,9 @@ static int manager_assess(struct manager *m, struct proc_entry *e, uint64_t now_
 	r = detector_feed(e->detector, &dc, &s, &e->verdict);
 	if (r < 0)
 		return r == -ENOMEM ? r : 0;
+	r = manager_attribute(m, e, now_ns);
+	if (r < 0)
+		return r;
 	if (e->verdict.state != e->prev_state || e->verdict.recovered || e->exited)
 		manager_judge(m, e, now_ns);
 	return 0;
@@ -467,6 +484,9 @@ int manager_new(struct fdw_config *config, const char *config_path, struct manag
 	r = alerts_new(&m->config.alerts, &m->alerts);
 	if (r < 0)
 		return r;
+	r = attribution_new(m->config.proc_root, &m->attribution);
+	if (r < 0)
+		return r;
 	m->has_journal = m->config.alert_journal && journal_available();
 	m->alerts_to_stderr = !m->has_journal || isatty(STDERR_FILENO);
 	m->started_boottime_ns = now_boottime_ns();
@@ -573,6 +593,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->sigterm_source);
 	sd_event_source_unref(m->sigint_source);
 	sd_event_source_unref(m->sighup_source);
+	attribution_free(m->attribution);
 	/* Detaches every program: nothing stays behind in the kernel. */
 	probe_free(m->probe);
 	proc_table_free(m->procs);

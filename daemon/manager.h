@@ -16,6 +16,7 @@
 
 struct probe;
 struct api_server;
+struct attribution;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -51,6 +52,7 @@ struct manager {
 	struct probe *probe;
 	struct proc_table *procs;
 	struct alerts *alerts;
+	struct attribution *attribution; /* census and creation sites of suspects */
 	struct api_server *api;
 
 	uint64_t tick_no;

@@ -268,6 +268,8 @@ static void test_sock_labels(void **state)
 	    {{.family = 2, .type = 1, .protocol = 6, .state = 10, .sport = 22},
 	     "TCP LISTEN on 0.0.0.0:22"},
 	    {{.family = 2, .type = 1, .protocol = 6, .state = 7}, "TCP CLOSE unbound"},
+	    {{.family = 2, .type = 1, .protocol = 6, .state = 7, .daddr = {10, 1, 2, 3}},
+	     "TCP CLOSE to 10.1.2.3"},
 	    {{.family = 2, .type = 2, .protocol = 17, .state = 7, .sport = 53},
 	     "UDP on 0.0.0.0:53"},
 	    {{.family = 10, .type = 2, .protocol = 17, .state = 1, .dport = 53}, ""},
@@ -282,10 +284,10 @@ static void test_sock_labels(void **state)
 
 	memcpy(cases[0].s.daddr, v6_lo, 16);
 	cases[0].want = "TCP6 SYN-SENT to [::1]:443";
-	memcpy(cases[5].s.daddr, v6_doc, 16);
-	cases[5].want = "UDP6 to [2001:db8:0:1::5]:53";
-	memcpy(cases[6].s.daddr, mapped, 16);
-	cases[6].want = "TCP6 ESTABLISHED to [::ffff:10.0.0.7]:5432";
+	memcpy(cases[6].s.daddr, v6_doc, 16);
+	cases[6].want = "UDP6 to [2001:db8:0:1::5]:53";
+	memcpy(cases[7].s.daddr, mapped, 16);
+	cases[7].want = "TCP6 ESTABLISHED to [::ffff:10.0.0.7]:5432";
 	memcpy(cases[2].s.saddr, any4, 4);
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
 		assert_string_equal(census_sock_label(&cases[i].s, buf, sizeof(buf)),
