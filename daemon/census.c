@@ -671,6 +671,11 @@ fail:
 	return r;
 }
 
+static bool startswith_label(const char *label, const char *prefix)
+{
+	return strncmp(label, prefix, strlen(prefix)) == 0;
+}
+
 /* "41 s", "3 min", "2 h": ages in alerts and `show`. */
 static void format_age(char *s, size_t size, uint64_t ns)
 {
@@ -719,8 +724,29 @@ int census_group_describe(const struct census_group *g, uint64_t now_realtime_ns
 		n = snprintf(buf, size, "%" PRIu64 " fd%s of %s%s", g->fds, g->fds == 1 ? "" : "s",
 			     g->label, age);
 		break;
+	case CENSUS_PIPE_SHARED:
+		/* label: "pipes shared with sh[200]" */
+		n = snprintf(buf, size, "%" PRIu64 " pipe fd%s %s%s", g->fds,
+			     g->fds == 1 ? "" : "s", g->label + strlen("pipes "), age);
+		break;
+	case CENSUS_PIPE_HALF: {
+		bool rd = startswith_label(g->label, "pipe read"),
+		     wr = startswith_label(g->label, "pipe write");
+
+		n = snprintf(buf, size, "%" PRIu64 " pipe %s%s, %s closed%s", g->fds,
+			     rd	  ? "read end"
+			     : wr ? "write end"
+				  : "end",
+			     g->fds == 1 ? "" : "s",
+			     rd	  ? "writer"
+			     : wr ? "reader"
+				  : "other end",
+			     age);
+		break;
+	}
 	default:
-		n = snprintf(buf, size, "%" PRIu64 " %s%s", g->fds, g->label, age);
+		n = snprintf(buf, size, "%" PRIu64 " %s fd%s%s", g->fds, g->label,
+			     g->fds == 1 ? "" : "s", age);
 		break;
 	}
 	if (n < 0)

@@ -552,6 +552,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .alerts = m->alerts,
 	    .get_status = manager_get_status,
 	    .userdata = m,
+	    .attribution = m->attribution,
 	};
 	enum probe_failure failure = PROBE_OK;
 	sigset_t mask;
@@ -605,6 +606,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.",
 				       n);
 	m->api_listen_fd = n == 1 ? SD_LISTEN_FDS_START : -1;
+	sources.probe = m->probe;
 	r = api_new(m->event, &m->config, m->api_listen_fd, &sources, &m->api);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the API socket: %m");

@@ -14,13 +14,19 @@ static int cmp_int(const void *a, const void *b)
 	return *x < *y ? -1 : *x > *y;
 }
 
+/* Every failure of bpf_get_stackid() (-EFAULT, -EEXIST, ...) is one "stack not kept" site. */
+static int32_t stack_key(int32_t id)
+{
+	return id < 0 ? -1 : id;
+}
+
 static int cmp_rec_stack(const void *a, const void *b)
 {
 	const struct site_record *x = *(const struct site_record *const *)a;
 	const struct site_record *y = *(const struct site_record *const *)b;
 
-	if (x->stack_id != y->stack_id)
-		return x->stack_id < y->stack_id ? -1 : 1;
+	if (stack_key(x->stack_id) != stack_key(y->stack_id))
+		return stack_key(x->stack_id) < stack_key(y->stack_id) ? -1 : 1;
 	return x->ts_ns < y->ts_ns ? -1 : x->ts_ns > y->ts_ns;
 }
 
@@ -30,6 +36,9 @@ static int cmp_site(const void *a, const void *b)
 
 	if (x->fds != y->fds)
 		return x->fds > y->fds ? -1 : 1;
+	/* On a tie a stack that names code goes first: it makes the better top site. */
+	if ((x->stack_id < 0) != (y->stack_id < 0))
+		return x->stack_id < 0 ? 1 : -1;
 	return x->stack_id < y->stack_id ? -1 : x->stack_id > y->stack_id;
 }
 
@@ -71,10 +80,9 @@ int sites_aggregate(const struct site_record *recs, size_t n, const int *open_fd
 	for (size_t i = 0; i < nl; i++) {
 		struct site *s;
 
-		/* Records without a stack are one site each stack id: -1 means "not kept". */
-		if (ns == 0 || v[ns - 1].stack_id != live[i]->stack_id) {
+		if (ns == 0 || v[ns - 1].stack_id != stack_key(live[i]->stack_id)) {
 			s = &v[ns++];
-			s->stack_id = live[i]->stack_id < 0 ? -1 : live[i]->stack_id;
+			s->stack_id = stack_key(live[i]->stack_id);
 			s->oldest_ns = live[i]->ts_ns;
 		} else {
 			s = &v[ns - 1];
@@ -161,11 +169,13 @@ cJSON *json_census(const struct census *c, uint64_t now_realtime_ns)
 		    !json_add_u64(x, "lowest_fd", (uint64_t)g->lowest_fd) ||
 		    !cJSON_AddStringToObject(x, "text", text))
 			return NULL;
-		if (g->aged && (!cJSON_AddNumberToObject(x, "oldest_age_sec",
-							 age_sec(now_realtime_ns, g->oldest_ns)) ||
-				!cJSON_AddNumberToObject(x, "newest_age_sec",
-							 age_sec(now_realtime_ns, g->newest_ns)) ||
-				!json_add_u64(x, "aged", g->aged)))
+		if (!json_add_u64(x, "aged", g->aged) ||
+		    !(g->aged ? cJSON_AddNumberToObject(x, "oldest_age_sec",
+							age_sec(now_realtime_ns, g->oldest_ns))
+			      : cJSON_AddNullToObject(x, "oldest_age_sec")) ||
+		    !(g->aged ? cJSON_AddNumberToObject(x, "newest_age_sec",
+							age_sec(now_realtime_ns, g->newest_ns))
+			      : cJSON_AddNullToObject(x, "newest_age_sec")))
 			return NULL;
 	}
 	return TAKE_PTR(o);

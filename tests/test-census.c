@@ -92,8 +92,12 @@ static void test_pipes(void **state)
 	assert_string_equal(buf, "2 pipe pairs held only by itself");
 	g = find(c, CENSUS_PIPE_SHARED, "pipes shared with sh[200]");
 	assert_int_equal(g->fds, 2);
+	census_group_describe(g, c->realtime_ns, buf, sizeof(buf));
+	assert_string_equal(buf, "2 pipe fds shared with sh[200]");
 	g = find(c, CENSUS_PIPE_HALF, "pipe read ends, writer closed");
 	assert_int_equal(g->fds, 1);
+	census_group_describe(g, c->realtime_ns, buf, sizeof(buf));
+	assert_string_equal(buf, "1 pipe read end, writer closed");
 	assert_int_equal(c->n_open_fds, 7);
 	for (size_t i = 0; i < c->n_open_fds; i++)
 		assert_int_equal(c->open_fds[i], 3 + (int)i);
@@ -188,7 +192,7 @@ static void test_paths_and_anon(void **state)
 	assert_int_equal(g->fds, 2);
 	assert_int_equal(g->objects, 2); /* one shared anon inode, two eventfds */
 	census_group_describe(g, c->realtime_ns, buf, sizeof(buf));
-	assert_string_equal(buf, "2 eventfd");
+	assert_string_equal(buf, "2 eventfd fds");
 	find(c, CENSUS_ANON, "inotify");
 	find(c, CENSUS_ANON, "memfd:jit-cache");
 	find(c, CENSUS_OTHER, "net");
