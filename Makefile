@@ -167,6 +167,7 @@ check: deps
 bench: deps
 	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/attribution.py
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c \
 	tests/bench/*.c tests/fuzz/*.c)

@@ -28,6 +28,8 @@
 #define TS_COMPAT	0x0002 /* x86 thread_info.status: in a 32-bit syscall */
 #define S_IFMT		0170000
 #define S_IFSOCK	0140000
+#define S_IFIFO		0010000
+#define PIPEFS_MAGIC	0x50495045
 #define AF_UNIX		1
 #define AF_INET		2
 #define AF_INET6	10
@@ -78,6 +80,22 @@ struct {
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, FDW_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
+
+/*
+ * The census's pipes, inode -> another holder: user space puts its process's
+ * pipe inodes in with 0, "find_pipe_holders" walks every task's fds and sets
+ * the first other process found (FDW_HOLDER_HIDDEN: one outside our PID
+ * namespace).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* pipes of one census */
+	__type(key, __u64);
+	__type(value, __u32);
+} pipe_holders SEC(".maps");
+
+/* The process whose census it is, as the daemon sees it. */
+__u32 census_tgid = 0;
 
 /* How many tgids are in sites_tgids: 0 spares every other syscall the lookup. */
 __u32 sites_active = 0;
@@ -472,5 +490,55 @@ int dump_sockets(struct bpf_iter__task_file *ctx)
 			r.peer_ino = BPF_CORE_READ(peer, sk_socket, file, f_inode, i_ino);
 	}
 	bpf_seq_write(seq, &r, sizeof(r));
+	return 0;
+}
+
+/* task's process ID as the daemon sees it (its PID namespace), 0 when not visible there. */
+static __always_inline __u32 task_tgid_seen(struct task_struct *task)
+{
+	struct pid *pid;
+	unsigned int level;
+
+	if (!cfg_pidns_ino)
+		return task->tgid;
+	pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	level = BPF_CORE_READ(pid, level);
+	/* Eight levels of nested PID namespaces: more than containers in containers use. */
+	for (int i = 0; i < 8; i++) {
+		struct upid up;
+
+		if (i > level)
+			break;
+		if (bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[i]))
+			break;
+		if (BPF_CORE_READ(up.ns, ns.inum) == cfg_pidns_ino)
+			return up.nr;
+	}
+	return 0;
+}
+
+/*
+ * Who else holds the census's pipes: one pass over every task's fds (threads
+ * sharing a table are visited once), in the kernel, instead of a readlink of
+ * every fd of every process from user space.
+ */
+SEC("iter/task_file")
+int find_pipe_holders(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct task_struct *task = ctx->task;
+	__u32 *holder, tgid;
+	__u64 ino;
+
+	if (!file || !task || (file->f_inode->i_mode & S_IFMT) != S_IFIFO ||
+	    file->f_inode->i_sb->s_magic != PIPEFS_MAGIC) /* a named FIFO: another fs's inodes */
+		return 0;
+	ino = file->f_inode->i_ino;
+	holder = bpf_map_lookup_elem(&pipe_holders, &ino);
+	if (!holder || *holder)
+		return 0;
+	tgid = task_tgid_seen(task);
+	if (tgid != census_tgid)
+		*holder = tgid ?: FDW_HOLDER_HIDDEN;
 	return 0;
 }

@@ -151,6 +151,9 @@ struct fdw_sock {
 	__u32 __pad;
 };
 
+/* "pipe_holders": the pipe is held by a process outside the daemon's PID namespace. */
+#define FDW_HOLDER_HIDDEN 0xffffffffU
+
 /*
  * 10 ms: one retry attempt (Python os.pipe() + two fdopen()) takes ~20 us
  * here, so 10 ms is 500x the work of an attempt, yet below the 20 ms shortest

@@ -152,6 +152,18 @@ static int symbolize_sites(struct attribution *a, struct probe *p, pid_t pid,
 	return 0;
 }
 
+struct holders_ctx {
+	struct probe *probe;
+	pid_t pid;
+};
+
+static int pipe_holders(void *userdata, const uint64_t *inos, size_t n, uint32_t *holders)
+{
+	struct holders_ctx *h = userdata;
+
+	return probe_pipe_holders(h->probe, h->pid, inos, n, holders);
+}
+
 /* Take ap's census and sites now. */
 static int attr_take(struct attribution *a, struct probe *p, struct attr_proc *ap, uint64_t now_ns)
 {
@@ -160,6 +172,7 @@ static int attr_take(struct attribution *a, struct probe *p, struct attr_proc *a
 	struct recs_ctx recs = {};
 	struct census_input in = {.root = a->root, .pid = ap->pid};
 	struct sites_report sites = {};
+	struct holders_ctx hctx = {.probe = p, .pid = ap->pid};
 	struct census *c = NULL;
 	uint64_t real = now_realtime_ns();
 	size_t n_socks = 0;
@@ -188,6 +201,10 @@ static int attr_take(struct attribution *a, struct probe *p, struct attr_proc *a
 	in.n_socks = n_socks;
 	in.times = times;
 	in.n_times = recs.n;
+	if (p) {
+		in.pipe_holders = pipe_holders;
+		in.userdata = &hctx;
+	}
 	r = census_take(&in, &c);
 	if (r < 0) {
 		a->stats.census_failed++;

@@ -92,5 +92,12 @@ int probe_sites_usage(struct probe *p, uint64_t *ret_records, uint64_t *ret_max_
  * 0, -ESRCH when the process is gone, -errno.
  */
 int probe_sockets(struct probe *p, pid_t tgid, struct fdw_sock **ret, size_t *ret_n);
+/*
+ * Who else holds these pipes (inodes of tgid's "pipe:[ino]" fds): ret_holders[i] gets the PID
+ * of another process holding inos[i], FDW_HOLDER_HIDDEN for one outside our PID namespace, 0
+ * for none. One in-kernel pass over every process's fds. 0, -E2BIG (too many pipes), -errno.
+ */
+int probe_pipe_holders(struct probe *p, pid_t tgid, const uint64_t *inos, size_t n,
+		       uint32_t *ret_holders);
 
 #endif

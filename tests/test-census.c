@@ -105,6 +105,57 @@ static void test_pipes(void **state)
 	fixture_free(root);
 }
 
+/* What the probe's in-kernel pass answers: 13 is also held by 200, 12 by a hidden process. */
+static int fake_holders(void *userdata, const uint64_t *inos, size_t n, uint32_t *holders)
+{
+	(*(int *)userdata)++;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			assert_true(inos[i - 1] < inos[i]);
+		holders[i] = inos[i] == 13 ? 200 : inos[i] == 12 ? CENSUS_HOLDER_HIDDEN : 0;
+	}
+	return 0;
+}
+
+static int failing_holders(void *userdata, const uint64_t *inos, size_t n, uint32_t *holders)
+{
+	return -E2BIG;
+}
+
+static void test_pipe_holders_from_caller(void **state)
+{
+	char *root = fixture_new();
+	struct census_input in = {.root = root, .pid = 100, .pipe_holders = fake_holders};
+	struct census *c;
+	int calls = 0;
+
+	in.userdata = &calls;
+	fixture_proc(root, 100, "app", 1, 1000, 0);
+	fixture_proc(root, 200, "sh", 1, 1000, 0);
+	fd_link(root, 100, 3, "pipe:[11]", O_RDONLY);
+	fd_link(root, 100, 4, "pipe:[11]", O_WRONLY);
+	fd_link(root, 100, 5, "pipe:[12]", O_RDONLY);
+	fd_link(root, 100, 6, "pipe:[12]", O_WRONLY);
+	fd_link(root, 100, 7, "pipe:[13]", O_RDWR);
+	assert_int_equal(census_take(&in, &c), 0);
+	assert_int_equal(calls, 1);
+	assert_int_equal(c->scanned, 0); /* nobody's fds read from root */
+	assert_int_equal(find(c, CENSUS_PIPE_ORPHANED, "pipe pairs held only by itself")->fds, 2);
+	assert_int_equal(find(c, CENSUS_PIPE_SHARED, "pipes shared with another process")->fds, 2);
+	assert_int_equal(find(c, CENSUS_PIPE_SHARED, "pipes shared with sh[200]")->fds, 1);
+	census_free(c);
+	/* When the caller cannot say, the census reads every process under root itself. */
+	in.pipe_holders = failing_holders;
+	assert_int_equal(census_take(&in, &c), 0);
+	assert_int_equal(c->scanned, 1);
+	/* Pipe 13's one fd is read-write: both ends here, nobody else's. */
+	assert_int_equal(find(c, CENSUS_PIPE_ORPHANED, "pipe pairs held only by itself")->fds, 5);
+	assert_int_equal(find(c, CENSUS_PIPE_ORPHANED, "pipe pairs held only by itself")->objects,
+			 3);
+	census_free(c);
+	fixture_free(root);
+}
+
 static struct fdw_sock tcp4(uint64_t ino, uint8_t state, const uint8_t d[4], uint16_t dport)
 {
 	struct fdw_sock s = {.ino = ino, .family = 2, .type = 1, .protocol = 6, .state = state};
@@ -327,10 +378,15 @@ static void test_real_self(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pipes),	   cmocka_unit_test(test_sockets_and_ages),
-	    cmocka_unit_test(test_paths_and_anon), cmocka_unit_test(test_many_paths_by_directory),
-	    cmocka_unit_test(test_group_cap),	   cmocka_unit_test(test_missing),
-	    cmocka_unit_test(test_sock_labels),	   cmocka_unit_test(test_real_self),
+	    cmocka_unit_test(test_pipes),
+	    cmocka_unit_test(test_pipe_holders_from_caller),
+	    cmocka_unit_test(test_sockets_and_ages),
+	    cmocka_unit_test(test_paths_and_anon),
+	    cmocka_unit_test(test_many_paths_by_directory),
+	    cmocka_unit_test(test_group_cap),
+	    cmocka_unit_test(test_missing),
+	    cmocka_unit_test(test_sock_labels),
+	    cmocka_unit_test(test_real_self),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
