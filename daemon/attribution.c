@@ -268,10 +268,36 @@ static struct attr_proc *attr_get(struct attribution *a, struct probe *p,
 	return ap;
 }
 
+/*
+ * Rising: at least RISE_FDS more open fds than at some point of the latest RISE_WINDOW_NS.
+ * Recording starts then, before the detector calls it growing: a leak of a few fds a second
+ * goes from ok to leaking in one verdict (LeakMinSec of sustained growth), and its first
+ * alert should already name the code. 8 fds in 10 s: a pool filling up is recorded a while
+ * too, which costs it a stack walk per creation (~1 us), nothing else.
+ */
+#define RISE_FDS       8
+#define RISE_WINDOW_NS (10 * NSEC_PER_SEC)
+
+static bool rising(const struct proc_entry *e, uint64_t now_ns)
+{
+	uint64_t lo = e->fds;
+
+	for (unsigned i = 0; i < e->history_len; i++) {
+		const struct proc_point *pt =
+		    &e->history[(e->history_head + e->history_len - 1 - i) % PROC_HISTORY];
+
+		if (now_ns - pt->t_ns > RISE_WINDOW_NS)
+			break;
+		lo = MIN(lo, pt->fds);
+	}
+	return e->fds >= lo + RISE_FDS;
+}
+
 int attribution_step(struct attribution *a, struct probe *p, const struct proc_entry *e,
 		     uint64_t now_ns)
 {
-	bool suspect = !e->exited && !e->ignored && e->verdict.state >= FDW_STATE_GROWING;
+	bool suspect = !e->exited && !e->ignored &&
+		       (e->verdict.state >= FDW_STATE_GROWING || rising(e, now_ns));
 	bool leaking = suspect && e->verdict.state >= FDW_STATE_LEAKING;
 	struct attr_proc *ap;
 	int r;
