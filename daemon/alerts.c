@@ -107,7 +107,7 @@ void alerts_config_init(struct alerts_config *c)
 	     * recovery on top (never held back); a fourth in 5 min is noise.
 	     */
 	    .burst = 3,
-	    /* 1024 alerts of ~1.2 KiB: 1.2 MiB, days of alerts on a busy host. */
+	    /* 1024 alerts of ~1.7 KiB: 1.7 MiB, days of alerts on a busy host. */
 	    .history_size = 1024,
 	};
 }
