@@ -543,6 +543,8 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .mode = m->config.probe_mode,
 	    .max_processes = m->config.max_processes,
 	    .ringbuf_kib = m->config.ringbuf_kib,
+	    .max_tracked_fds = m->config.max_tracked_fds,
+	    .max_stacks = m->config.max_stacks,
 	    .ignore_tgid = getpid(),
 	    .verbose = verbose,
 	    .keepalive = manager_keepalive,
