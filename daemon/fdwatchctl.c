@@ -340,6 +340,10 @@ static int cmd_status(void)
 	printf("Reconciled:   %.0f times; unseen opens %.0f, closes %.0f\n",
 	       param_num(p, "reconciliations", 0), param_num(p, "unseen_opens", 0),
 	       param_num(p, "unseen_closes", 0));
+	printf("Attribution:  %.0f processes' fd creations recorded, %.0f censuses; creation "
+	       "records lost %.0f, without a stack %.0f\n",
+	       param_num(p, "tracked_processes", 0), param_num(p, "censuses", 0),
+	       param_num(p, "sites_full", 0), param_num(p, "sites_no_stack", 0));
 	printf("Ticks:        %.0f, last took %.0f us\n", param_num(p, "ticks", 0),
 	       param_num(p, "last_tick_usec", 0));
 	printf("Clients:      %.0f (%.0f subscribed)\n", param_num(p, "clients", 0),

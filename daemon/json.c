@@ -360,6 +360,10 @@ cJSON *json_status(const struct status_info *s)
 	     json_add_u64(o, "reconciliations", s->reconciliations) &&
 	     json_add_u64(o, "unseen_opens", s->unseen_opens) &&
 	     json_add_u64(o, "unseen_closes", s->unseen_closes) &&
+	     json_add_u64(o, "tracked_processes", s->tracked_processes) &&
+	     json_add_u64(o, "censuses", s->censuses) &&
+	     json_add_u64(o, "sites_full", s->sites_full) &&
+	     json_add_u64(o, "sites_no_stack", s->sites_no_stack) &&
 	     json_add_u64(o, "alerts_sent", s->alerts_sent) &&
 	     json_add_u64(o, "alerts_suppressed", s->alerts_suppressed) &&
 	     json_add_u64(o, "clients", s->clients) &&

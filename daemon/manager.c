@@ -466,7 +466,12 @@ int manager_reload(struct manager *m)
 static void manager_get_status(void *userdata, struct status_info *ret)
 {
 	struct manager *m = userdata;
+	struct attribution_stats as;
+	struct fdw_stats ks = {};
 
+	attribution_get_stats(m->attribution, &as);
+	if (m->probe)
+		probe_get_stats(m->probe, &ks);
 	*ret = (struct status_info){
 	    .version = FDWATCH_VERSION,
 	    .uptime_sec = (double)(now_boottime_ns() - m->started_boottime_ns) / 1e9,
@@ -485,6 +490,10 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .reconciliations = m->stats.reconciliations,
 	    .unseen_opens = m->stats.unseen_opens,
 	    .unseen_closes = m->stats.unseen_closes,
+	    .tracked_processes = as.tracked_now,
+	    .censuses = as.censuses,
+	    .sites_full = ks.sites_full,
+	    .sites_no_stack = ks.sites_no_stack,
 	    .alerts_sent = alerts_sent(m->alerts),
 	    .alerts_suppressed = alerts_suppressed(m->alerts),
 	};
