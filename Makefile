@@ -32,7 +32,7 @@ else
 endif
 
 # Debian packages: build, then test. `make deps` installs what is missing.
-BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
+BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libsystemd-dev libcjson-dev \
 	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
 	libclang-rt-14-dev gdb varlink-go man-db groff-base
@@ -49,8 +49,8 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-init
 	-I$(OUTPUT) -Ibpf -Idaemon $(SAN_FLAGS) \
 	$(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
 LDFLAGS += $(SAN_FLAGS)
-LIBS_CORE := $(shell pkg-config --libs libcjson inih 2>/dev/null) -lelf -lm
-LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lelf -lz -lpthread $(LIBS_CORE)
+LIBS_CORE := $(shell pkg-config --libs libcjson inih 2>/dev/null) -ldw -lelf -lm
+LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -ldw -lelf -lz -lpthread $(LIBS_CORE)
 LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other

@@ -330,7 +330,11 @@ cJSON *json_alert(const struct alert *a)
 		  : cJSON_AddNullToObject(o, "errno")) &&
 	     json_add_limit(o, "hard_limit", a->hard_limit) &&
 	     cJSON_AddBoolToObject(o, "exited", a->exited) &&
-	     json_add_u64(o, "suppressed", a->suppressed);
+	     json_add_u64(o, "suppressed", a->suppressed) &&
+	     (a->top_target[0] ? cJSON_AddStringToObject(o, "top_target", a->top_target)
+			       : cJSON_AddNullToObject(o, "top_target")) &&
+	     (a->top_site[0] ? cJSON_AddStringToObject(o, "top_site", a->top_site)
+			     : cJSON_AddNullToObject(o, "top_site"));
 	if (!ok)
 		return NULL;
 	return TAKE_PTR(o);

@@ -3,6 +3,7 @@
  * symbolize.c - addresses to functions (symbolize.h), after bcc's syms cache:
  * a process's mappings, and per file a sorted array of its function symbols.
  */
+#include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <inttypes.h>
@@ -36,6 +37,9 @@ struct elf_file {
 	size_t n_loads;
 	uint64_t last_used;
 	bool failed;
+	int fd;	   /* kept open for libdw, which reads lazily */
+	Dwarf *dw; /* the file's own debug info, NULL when it has none */
+	bool dw_tried;
 };
 
 struct mapping {
@@ -66,6 +70,10 @@ static void elf_file_free(struct elf_file *f)
 {
 	if (!f)
 		return;
+	if (f->dw)
+		dwarf_end(f->dw);
+	if (f->fd >= 0)
+		close(f->fd);
 	free(f->path);
 	free(f->syms);
 	free(f->names);
@@ -252,6 +260,7 @@ static struct elf_file *elf_get(struct symbolizer *s, const char *path)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
+	f->fd = -EBADF;
 	f->path = strdup(path);
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
@@ -270,6 +279,7 @@ static struct elf_file *elf_get(struct symbolizer *s, const char *path)
 		s->stats.files_failed++;
 	} else {
 		s->stats.files_loaded++;
+		f->fd = TAKE_FD(fd);
 	}
 	if (s->n_files == s->max_files) {
 		for (unsigned i = 1; i < s->n_files; i++)
@@ -433,6 +443,30 @@ static const struct perf_sym *perf_find(const struct symbolizer *s, uint64_t add
 	return addr < s->perf[lo - 1].addr + s->perf[lo - 1].size ? &s->perf[lo - 1] : NULL;
 }
 
+/* File and line of addr from the file's DWARF line table, when it has one. */
+static void source_line(struct elf_file *f, uint64_t addr, struct sym_frame *ret)
+{
+	Dwarf_Die cu;
+	Dwarf_Line *line;
+	const char *src;
+	int lineno = 0;
+
+	if (!f->dw_tried) {
+		f->dw_tried = true;
+		f->dw = dwarf_begin(f->fd, DWARF_C_READ);
+	}
+	if (!f->dw || !dwarf_addrdie(f->dw, addr, &cu))
+		return;
+	line = dwarf_getsrc_die(&cu, addr);
+	if (!line || dwarf_lineno(line, &lineno) != 0 || lineno <= 0)
+		return;
+	src = dwarf_linesrc(line, NULL, NULL);
+	if (!src)
+		return;
+	snprintf(ret->file, sizeof(ret->file), "%s", src);
+	ret->line = lineno;
+}
+
 int symbolizer_resolve(struct symbolizer *s, uint64_t ip, bool return_address,
 		       struct sym_frame *ret)
 {
@@ -469,6 +503,7 @@ int symbolizer_resolve(struct symbolizer *s, uint64_t ip, bool return_address,
 					snprintf(ret->func, sizeof(ret->func), "%s",
 						 m->elf->names + y->name);
 					ret->func_off = addr + (look != ip) - y->addr;
+					source_line(m->elf, addr, ret);
 				}
 				break;
 			}
@@ -492,7 +527,14 @@ char *sym_frame_format(const struct sym_frame *f, char *buf, size_t size)
 	base = base ? base + 1 : f->module;
 	switch (f->how) {
 	case SYM_ELF:
-		snprintf(buf, size, "%s+0x%" PRIx64 " (%s)", f->func, f->func_off, base);
+		if (f->line > 0) {
+			const char *src = strrchr(f->file, '/');
+
+			snprintf(buf, size, "%s+0x%" PRIx64 " (%s) at %s:%d", f->func, f->func_off,
+				 base, src ? src + 1 : f->file, f->line);
+		} else {
+			snprintf(buf, size, "%s+0x%" PRIx64 " (%s)", f->func, f->func_off, base);
+		}
 		break;
 	case SYM_PERF_MAP:
 		snprintf(buf, size, "%s+0x%" PRIx64 " [perf map]", f->func, f->func_off);

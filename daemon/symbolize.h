@@ -2,12 +2,13 @@
 /*
  * symbolize.h - user-space addresses of a live process to names: the mapping
  * from ROOT/PID/maps, the function from the ELF symbol table of the mapped file
- * (read as ROOT/PID/root/PATH, so a container's files are its own), JIT and
+ * (read as ROOT/PID/root/PATH, so a container's files are its own) and, when
+ * the file carries DWARF debug info, the source file and line (libdw), JIT and
  * interpreter frames from the process's perf map (/tmp/perf-PID.map, written by
  * Node --perf-basic-prof, Python >= 3.12 -X perf, Java agents). What cannot be
  * resolved is shown as what it is - file+offset or the bare address - never
- * guessed. ELF files are cached (bounded; evictions counted). Pure: no libbpf,
- * sd-event or socket headers (libelf only).
+ * guessed. ELF files are cached (bounded; evictions counted; each keeps an fd
+ * open for libdw). Pure: no libbpf, sd-event or socket headers (libelf, libdw).
  */
 #ifndef FDWATCH_SYMBOLIZE_H
 #define FDWATCH_SYMBOLIZE_H
@@ -30,6 +31,8 @@ struct sym_frame {
 	uint64_t func_off;   /* ip - the function's start */
 	char module[256];    /* SYM_ELF, SYM_MODULE: the mapped file's path */
 	uint64_t module_off; /* SYM_MODULE: offset in the file */
+	char file[256];	     /* SYM_ELF with debug info: the source file, as DWARF names it */
+	int line;	     /* ... and line; 0 when unknown */
 };
 
 struct symbolizer_stats {
@@ -65,7 +68,8 @@ int symbolizer_resolve(struct symbolizer *s, uint64_t ip, bool return_address,
 		       struct sym_frame *ret);
 
 /*
- * A frame for a person: "dial_backend+0x2c (tcp_leak)", "py::handler+0x10 [perf map]",
+ * A frame for a person: "dial_backend+0x2c (tcp_leak)", with debug info
+ * "dial_backend+0x2c (tcp_leak) at tcp_leak.c:72", "py::handler+0x10 [perf map]",
  * "libfoo.so+0x1234", "0x7f0012345678". Returns buf.
  */
 char *sym_frame_format(const struct sym_frame *f, char *buf, size_t size);

@@ -17,6 +17,7 @@
 #include "proc-fixture.h"
 
 /* Not static, not inlined: a function with a symbol of its own to find. */
+enum { TARGET_LINE = __LINE__ + 1 };
 __attribute__((noinline)) int symbolize_target_function(int x)
 {
 	return x * 3 + 1;
@@ -33,7 +34,7 @@ static void test_self(void **state)
 {
 	struct symbolizer *s;
 	struct sym_frame f;
-	char buf[256];
+	char buf[256], want[256];
 
 	assert_int_equal(symbolizer_new("/proc", 4, &s), 0);
 	assert_int_equal(symbolizer_load(s, getpid()), 0);
@@ -45,8 +46,14 @@ static void test_self(void **state)
 	assert_int_equal(symbolizer_resolve(s, addr_of_target() + 5, true, &f), 0);
 	assert_string_equal(f.func, "symbolize_target_function");
 	assert_int_equal(f.func_off, 5);
-	assert_string_equal(sym_frame_format(&f, buf, sizeof(buf)),
-			    "symbolize_target_function+0x5 (test-symbolize)");
+	/* Built with -g: the source line of the function's body. */
+	assert_non_null(strstr(f.file, "test-symbolize.c"));
+	assert_in_range(f.line, TARGET_LINE, TARGET_LINE + 3);
+	snprintf(want, sizeof(want),
+		 "symbolize_target_function+0x5 (test-symbolize) at "
+		 "test-symbolize.c:%d",
+		 f.line);
+	assert_string_equal(sym_frame_format(&f, buf, sizeof(buf)), want);
 	/* libc through its own symbol tables. */
 	assert_int_equal(symbolizer_resolve(s, (uint64_t)(uintptr_t)&getppid, false, &f), 0);
 	assert_int_equal(f.how, SYM_ELF);
