@@ -269,18 +269,21 @@ static struct attr_proc *attr_get(struct attribution *a, struct probe *p,
 }
 
 /*
- * Rising: at least RISE_FDS more open fds than at some point of the latest RISE_WINDOW_NS.
- * Recording starts then, before the detector calls it growing: a leak of a few fds a second
- * goes from ok to leaking in one verdict (LeakMinSec of sustained growth), and its first
- * alert should already name the code. 8 fds in 10 s: a pool filling up is recorded a while
- * too, which costs it a stack walk per creation (~1 us), nothing else.
+ * Rising: at least RISE_FDS more open fds than at some point of the latest RISE_WINDOW_NS,
+ * gained in at least RISE_STEPS of its samples. Recording starts then, before the detector
+ * calls it growing: a leak of a few fds a second goes from ok to leaking in one verdict
+ * (LeakMinSec of sustained growth), and its first alert should already name the code. The
+ * steps keep out a process that opens its fds once at start-up (one step); a pool filling up
+ * is recorded a while, which costs it a stack walk per creation (~1 us), nothing else.
  */
 #define RISE_FDS       8
+#define RISE_STEPS     3
 #define RISE_WINDOW_NS (10 * NSEC_PER_SEC)
 
 static bool rising(const struct proc_entry *e, uint64_t now_ns)
 {
-	uint64_t lo = e->fds;
+	uint64_t lo = e->fds, next = e->fds;
+	unsigned steps = 0;
 
 	for (unsigned i = 0; i < e->history_len; i++) {
 		const struct proc_point *pt =
@@ -288,9 +291,11 @@ static bool rising(const struct proc_entry *e, uint64_t now_ns)
 
 		if (now_ns - pt->t_ns > RISE_WINDOW_NS)
 			break;
+		steps += next > pt->fds;
+		next = pt->fds;
 		lo = MIN(lo, pt->fds);
 	}
-	return e->fds >= lo + RISE_FDS;
+	return e->fds >= lo + RISE_FDS && steps >= RISE_STEPS;
 }
 
 int attribution_step(struct attribution *a, struct probe *p, const struct proc_entry *e,

@@ -4,10 +4,11 @@
  * and, while the probe records its creations, the sites of its open fds
  * (sites.h), symbolized (symbolize.h). The manager calls attribution_step()
  * for every process it assesses: creation records are switched on when a
- * process becomes a suspect (growing or worse, or 8 fds up within 10 s) and
- * off when it recovers (ok and flat) or exits; the census is taken when it becomes leaking or worse
- * and refreshed at most every ATTRIBUTION_REFRESH_NS while it stays there. GetProcess asks for a
- * fresh one with attribution_report().
+ * process becomes a suspect (growing or worse, or 8 fds up in 3 steps within
+ * 10 s) and off when it recovers (ok and flat) or exits; the census is taken
+ * when it becomes leaking or worse and refreshed at most every
+ * ATTRIBUTION_REFRESH_NS while it stays there. GetProcess asks for a fresh
+ * one with attribution_report().
  */
 #ifndef FDWATCH_ATTRIBUTION_H
 #define FDWATCH_ATTRIBUTION_H

@@ -552,6 +552,7 @@ struct sites_read_ctx {
 	probe_site_fn cb;
 	void *userdata;
 	struct fdw_site_key *doomed; /* probe_sites_track(off): keys to delete */
+	__s32 *doomed_stacks;	     /* ... and their stack ids */
 	size_t n_doomed, cap_doomed;
 };
 
@@ -567,12 +568,18 @@ static int sites_read_one(struct probe *p, const struct fdw_site_key *k, const s
 	if (c->n_doomed == c->cap_doomed) {
 		size_t cap = c->cap_doomed ? c->cap_doomed * 2 : 256;
 		struct fdw_site_key *n = realloc(c->doomed, cap * sizeof(*n));
+		__s32 *ns;
 
 		if (!n)
 			return -ENOMEM;
 		c->doomed = n;
+		ns = realloc(c->doomed_stacks, cap * sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		c->doomed_stacks = ns;
 		c->cap_doomed = cap;
 	}
+	c->doomed_stacks[c->n_doomed] = v->stack_id;
 	c->doomed[c->n_doomed++] = *k;
 	return 0;
 }
@@ -582,6 +589,56 @@ int probe_sites_read(struct probe *p, pid_t tgid, probe_site_fn cb, void *userda
 	struct sites_read_ctx c = {.tgid = (__u32)tgid, .cb = cb, .userdata = userdata};
 
 	return sites_walk(p, sites_read_one, &c);
+}
+
+struct stacks_gc {
+	__s32 *ids; /* sorted, unique */
+	bool *used;
+	size_t n;
+};
+
+static int cmp_s32(const void *a, const void *b)
+{
+	const __s32 *x = a, *y = b;
+
+	return *x < *y ? -1 : *x > *y;
+}
+
+static int stack_mark_used(struct probe *p, const struct fdw_site_key *k, const struct fdw_site *v,
+			   void *ud)
+{
+	struct stacks_gc *g = ud;
+	__s32 *hit = bsearch(&v->stack_id, g->ids, g->n, sizeof(*g->ids), cmp_s32);
+
+	if (hit)
+		g->used[hit - g->ids] = true;
+	return 0;
+}
+
+/*
+ * Delete the stacks of forgotten records that no other record uses: the stack map never
+ * frees an entry itself, and a full one keeps new stacks out (counted in sites_no_stack).
+ */
+static void stacks_collect(struct probe *p, __s32 *ids, size_t n)
+{
+	struct stacks_gc g = {.ids = ids};
+
+	qsort(ids, n, sizeof(*ids), cmp_s32);
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] >= 0 && (g.n == 0 || ids[g.n - 1] != ids[i]))
+			ids[g.n++] = ids[i];
+	g.used = calloc(MAX(g.n, (size_t)1), sizeof(*g.used));
+	if (!g.used || sites_walk(p, stack_mark_used, &g) < 0) {
+		free(g.used);
+		return;
+	}
+	for (size_t i = 0; i < g.n; i++) {
+		__u32 key = (__u32)g.ids[i];
+
+		if (!g.used[i])
+			bpf_map_delete_elem(bpf_map__fd(p->skel->maps.stacks), &key);
+	}
+	free(g.used);
 }
 
 /* Empty the stack map: no tracked tgid is left to need its stacks. */
@@ -612,7 +669,10 @@ int probe_sites_track(struct probe *p, pid_t tgid, bool on)
 		r = sites_walk(p, sites_read_one, &c);
 		for (size_t i = 0; r >= 0 && i < c.n_doomed; i++)
 			bpf_map_delete_elem(bpf_map__fd(p->skel->maps.sites), &c.doomed[i]);
+		if (r >= 0 && c.n_doomed)
+			stacks_collect(p, c.doomed_stacks, c.n_doomed);
 		free(c.doomed);
+		free(c.doomed_stacks);
 	}
 	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
 		key = k;
