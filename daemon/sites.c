@@ -94,10 +94,91 @@ int sites_aggregate(const struct site_record *recs, size_t n, const int *open_fd
 			s->syscall_nr = live[i]->syscall_nr;
 	}
 	qsort(v, ns, sizeof(*v), cmp_site);
-	for (size_t i = SITES_MAX; i < ns; i++)
-		ret->other_fds += v[i].fds;
-	ret->n = MIN(ns, (size_t)SITES_MAX);
+	ret->n = ns;
 	ret->v = v;
+	return 0;
+}
+
+static void site_free_frames(struct site *s)
+{
+	for (size_t j = 0; j < s->n_frames; j++)
+		free(s->frames[j]);
+	free(s->frames);
+	s->frames = NULL;
+	s->n_frames = 0;
+}
+
+/* Sites with the same frames, by a key that orders them together. */
+struct keyed {
+	char *key; /* frames joined; NULL: not symbolized, never merged */
+	size_t i;
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+
+	if (!x->key || !y->key)
+		return x->key ? -1 : y->key ? 1 : (x->i > y->i) - (x->i < y->i);
+	return strcmp(x->key, y->key);
+}
+
+static char *frames_key(const struct site *s)
+{
+	size_t len = 1;
+	char *k, *p;
+
+	if (s->stack_id < 0 || s->n_frames == 0)
+		return NULL;
+	for (size_t j = 0; j < s->n_frames; j++)
+		len += strlen(s->frames[j]) + 1;
+	k = p = malloc(len);
+	if (!k)
+		return NULL;
+	for (size_t j = 0; j < s->n_frames; j++)
+		p = stpcpy(stpcpy(p, s->frames[j]), "\n");
+	return k;
+}
+
+int sites_merge(struct sites_report *r)
+{
+	_cleanup_free_ struct keyed *k = calloc(MAX(r->n, (size_t)1), sizeof(*k));
+	size_t n = 0;
+
+	if (!k)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n; i++) {
+		k[i].i = i;
+		k[i].key = frames_key(&r->v[i]);
+	}
+	qsort(k, r->n, sizeof(*k), cmp_keyed);
+	for (size_t a = 0; a < r->n; a++) {
+		struct site *dst = &r->v[k[a].i];
+
+		for (size_t b = a + 1;
+		     k[a].key && b < r->n && k[b].key && streq(k[a].key, k[b].key); b++, a++) {
+			struct site *src = &r->v[k[b].i];
+
+			if (src->newest_ns > dst->newest_ns)
+				dst->syscall_nr = src->syscall_nr;
+			dst->fds += src->fds;
+			dst->oldest_ns = MIN(dst->oldest_ns, src->oldest_ns);
+			dst->newest_ns = MAX(dst->newest_ns, src->newest_ns);
+			site_free_frames(src);
+			src->fds = 0;
+		}
+	}
+	for (size_t i = 0; i < r->n; i++)
+		free(k[i].key);
+	for (size_t i = 0; i < r->n; i++)
+		if (r->v[i].fds)
+			r->v[n++] = r->v[i];
+	qsort(r->v, n, sizeof(*r->v), cmp_site);
+	for (size_t i = SITES_MAX; i < n; i++) {
+		r->other_fds += r->v[i].fds;
+		site_free_frames(&r->v[i]);
+	}
+	r->n = MIN(n, (size_t)SITES_MAX);
 	return 0;
 }
 

@@ -35,20 +35,27 @@ struct site {
 #define SITES_MAX 8
 
 struct sites_report {
-	struct site *v; /* by fds, most first */
-	size_t n;
+	struct site *v;	    /* by fds, most first */
+	size_t n;	    /* at most SITES_MAX after sites_merge() */
 	uint64_t tracked;   /* records of open fds */
 	uint64_t stale;	    /* records of fds closed unseen (close_range, exec) */
 	uint64_t other_fds; /* fds of sites beyond SITES_MAX */
 };
 
 /*
- * Aggregate recs (any order) by stack, keeping only records whose fd is in open_fds (sorted
- * ascending: census->open_fds). 0 or -ENOMEM; *ret is zeroed first. Free with
- * sites_report_done().
+ * Aggregate recs (any order) by stack id, keeping only records whose fd is in open_fds
+ * (sorted ascending: census->open_fds); every stack is a site, most fds first. The caller
+ * then names the frames of the sites it cares about and calls sites_merge(). 0 or -ENOMEM;
+ * *ret is zeroed first. Free with sites_report_done().
  */
 int sites_aggregate(const struct site_record *recs, size_t n, const int *open_fds, size_t n_open,
 		    struct sites_report *ret);
+/*
+ * Merge sites whose frames read the same (stacks that differ only beyond where unwinding
+ * could be trusted), then keep the SITES_MAX with the most fds and sum the rest into
+ * other_fds. 0 or -ENOMEM (r unchanged).
+ */
+int sites_merge(struct sites_report *r);
 /* Free what the report holds (frames included) and zero it; NULL-safe. */
 void sites_report_done(struct sites_report *r);
 

@@ -467,6 +467,32 @@ static void source_line(struct elf_file *f, uint64_t addr, struct sym_frame *ret
 	ret->line = lineno;
 }
 
+/*
+ * Whether the code before a return address (at file offset off) ends in a call, as every
+ * real return address does. Frame-pointer unwinding through code built without frame
+ * pointers follows whatever the register held: such "return addresses" fail this. x86-64
+ * encodings: E8 rel32 (5 bytes before), FF /2 (call through a register or memory, 2 to 7
+ * bytes before). Elsewhere, or when the bytes cannot be read, it cannot tell: true.
+ */
+static bool follows_call(const struct elf_file *f, uint64_t off)
+{
+#if defined(__x86_64__)
+	uint8_t b[7];
+
+	if (f->fd < 0 || off < sizeof(b) ||
+	    pread(f->fd, b, sizeof(b), (off_t)(off - sizeof(b))) != (ssize_t)sizeof(b))
+		return true;
+	if (b[sizeof(b) - 5] == 0xe8)
+		return true;
+	for (size_t k = 2; k <= sizeof(b); k++)
+		if (b[sizeof(b) - k] == 0xff && ((b[sizeof(b) - k + 1] >> 3) & 7) == 2)
+			return true;
+	return false;
+#else
+	return true;
+#endif
+}
+
 int symbolizer_resolve(struct symbolizer *s, uint64_t ip, bool return_address,
 		       struct sym_frame *ret)
 {
@@ -480,6 +506,8 @@ int symbolizer_resolve(struct symbolizer *s, uint64_t ip, bool return_address,
 			m = &s->maps[i];
 			break;
 		}
+	/* A return address in no code mapping is no return address. */
+	ret->bogus = return_address && !m;
 	if (m && m->path) {
 		uint64_t off = look - m->start + m->pgoff;
 
@@ -488,6 +516,10 @@ int symbolizer_resolve(struct symbolizer *s, uint64_t ip, bool return_address,
 		ret->how = SYM_MODULE;
 		if (!m->elf)
 			m->elf = elf_get(s, m->path);
+		if (m->elf && return_address && !follows_call(m->elf, ret->module_off)) {
+			ret->bogus = true;
+			return 0;
+		}
 		if (m->elf) {
 			for (size_t i = 0; i < m->elf->n_loads; i++) {
 				const GElf_Phdr *ph = &m->elf->loads[i];

@@ -33,6 +33,9 @@ struct sym_frame {
 	uint64_t module_off; /* SYM_MODULE: offset in the file */
 	char file[256];	     /* SYM_ELF with debug info: the source file, as DWARF names it */
 	int line;	     /* ... and line; 0 when unknown */
+	bool bogus;	     /* a "return address" no call precedes, or in no code mapping:
+			      * the frame-pointer chain ended (code built without frame
+			      * pointers); it and the frames after it mean nothing */
 };
 
 struct symbolizer_stats {
@@ -61,8 +64,9 @@ int symbolizer_load(struct symbolizer *s, pid_t pid);
 
 /*
  * Resolve ip of the loaded process into *ret. return_address: ip is a return address
- * (every frame but the innermost), so the call that precedes it is looked up. 0 or
- * -ENOMEM; an unresolvable address is no error (ret->how says what is known).
+ * (every frame but the innermost), so the call that precedes it is looked up, and checked
+ * (ret->bogus). 0 or -ENOMEM; an unresolvable address is no error (ret->how says what is
+ * known).
  */
 int symbolizer_resolve(struct symbolizer *s, uint64_t ip, bool return_address,
 		       struct sym_frame *ret);

@@ -138,8 +138,61 @@ static void test_site_cap(void **state)
 		recs[i] = (struct site_record){.fd = 3 + i, .ts_ns = 1, .stack_id = i};
 	assert_int_equal(
 	    sites_aggregate(recs, ELEMENTSOF(recs), open_fds, ELEMENTSOF(open_fds), &r), 0);
+	assert_int_equal(r.n, SITES_MAX + 3);
+	assert_int_equal(sites_merge(&r), 0);
 	assert_int_equal(r.n, SITES_MAX);
 	assert_int_equal(r.other_fds, 3);
+	sites_report_done(&r);
+}
+
+static char **frames_of(const char *a, const char *b)
+{
+	char **f = calloc(2, sizeof(char *));
+
+	f[0] = strdup(a);
+	f[1] = strdup(b);
+	return f;
+}
+
+/* Code without frame pointers: a stack per fd, the same once cut where the chain ends. */
+static void test_merge_same_frames(void **state)
+{
+	const struct site_record recs[] = {
+	    {.fd = 3, .ts_ns = 10, .syscall_nr = 1, .stack_id = 1},
+	    {.fd = 4, .ts_ns = 20, .syscall_nr = 2, .stack_id = 2},
+	    {.fd = 5, .ts_ns = 30, .syscall_nr = 2, .stack_id = 3},
+	    {.fd = 6, .ts_ns = 5, .syscall_nr = 1, .stack_id = 4},
+	    {.fd = 7, .ts_ns = 6, .syscall_nr = 1, .stack_id = -17},
+	    {.fd = 8, .ts_ns = 7, .syscall_nr = 1, .stack_id = -17},
+	};
+	const int open_fds[] = {3, 4, 5, 6, 7, 8};
+	const char *end = "(no frame pointer: the stack ends here)";
+	struct sites_report r;
+
+	assert_int_equal(
+	    sites_aggregate(recs, ELEMENTSOF(recs), open_fds, ELEMENTSOF(open_fds), &r), 0);
+	assert_int_equal(r.n, 5);
+	for (size_t i = 0; i < r.n; i++) {
+		if (r.v[i].stack_id < 0)
+			continue;
+		r.v[i].frames = r.v[i].stack_id == 4
+				    ? frames_of("socket+0x7 (libc.so.6)", "main+0x9 (app)")
+				    : frames_of("pipe2+0x7 (libc.so.6)", end);
+		r.v[i].n_frames = 2;
+	}
+	assert_int_equal(sites_merge(&r), 0);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.v[0].fds, 3);
+	assert_string_equal(r.v[0].frames[0], "pipe2+0x7 (libc.so.6)");
+	assert_int_equal(r.v[0].oldest_ns, 10);
+	assert_int_equal(r.v[0].newest_ns, 30);
+	assert_int_equal(r.v[0].syscall_nr, 2);
+	/* Stackless records are their own site, never merged into one with frames. */
+	assert_int_equal(r.v[1].fds, 2);
+	assert_int_equal(r.v[1].stack_id, -1);
+	assert_int_equal(r.v[2].fds, 1);
+	assert_int_equal(r.v[2].stack_id, 4);
+	assert_int_equal(r.other_fds, 0);
 	sites_report_done(&r);
 }
 
@@ -200,6 +253,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_aggregate),
 	    cmocka_unit_test(test_site_cap),
+	    cmocka_unit_test(test_merge_same_frames),
 	    cmocka_unit_test(test_json_shapes),
 	};
 

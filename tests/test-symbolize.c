@@ -30,11 +30,52 @@ static uint64_t addr_of_target(void)
 	return (uint64_t)(uintptr_t)f;
 }
 
+/* Where it returns to: a real return address in the caller. */
+__attribute__((noinline)) static uint64_t return_address_here(void)
+{
+	return (uint64_t)(uintptr_t)__builtin_return_address(0);
+}
+
+/*
+ * Code bytes with a known past, in .text: a return address after a call (E8 rel32), and one
+ * after seven nops, as a frame-pointer chain through code without frame pointers yields.
+ */
+__asm__(".pushsection .text\n"
+	"after_call_code: .byte 0x90, 0x90, 0xe8, 0, 0, 0, 0\n"
+	"after_call_ret: .byte 0xc3\n"
+	"after_nops_code: .byte 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90\n"
+	"after_nops_ret: .byte 0xc3\n"
+	".popsection\n");
+extern const uint8_t after_call_ret[], after_nops_ret[];
+
+static void test_frame_check(void **state)
+{
+	struct symbolizer *s;
+	struct sym_frame f;
+
+	assert_int_equal(symbolizer_new("/proc", 4, &s), 0);
+	assert_int_equal(symbolizer_load(s, getpid()), 0);
+	assert_int_equal(symbolizer_resolve(s, (uint64_t)(uintptr_t)after_call_ret, true, &f), 0);
+	assert_false(f.bogus);
+	assert_int_equal(symbolizer_resolve(s, (uint64_t)(uintptr_t)after_nops_ret, true, &f), 0);
+#if defined(__x86_64__)
+	assert_true(f.bogus);
+#endif
+	/* As the innermost frame (the syscall's own address) nothing is checked. */
+	assert_int_equal(symbolizer_resolve(s, (uint64_t)(uintptr_t)after_nops_ret, false, &f), 0);
+	assert_false(f.bogus);
+	/* A "return address" in no code mapping at all. */
+	assert_int_equal(symbolizer_resolve(s, 0x10, true, &f), 0);
+	assert_true(f.bogus);
+	symbolizer_free(s);
+}
+
 static void test_self(void **state)
 {
 	struct symbolizer *s;
 	struct sym_frame f;
 	char buf[256], want[256];
+	uint64_t ra;
 
 	assert_int_equal(symbolizer_new("/proc", 4, &s), 0);
 	assert_int_equal(symbolizer_load(s, getpid()), 0);
@@ -42,18 +83,25 @@ static void test_self(void **state)
 	assert_int_equal(f.how, SYM_ELF);
 	assert_string_equal(f.func, "symbolize_target_function");
 	assert_int_equal(f.func_off, 0);
-	/* A return address 5 bytes in: the call before it is in the same function. */
-	assert_int_equal(symbolizer_resolve(s, addr_of_target() + 5, true, &f), 0);
+	/* An address 4 bytes in (the function is 5 bytes at -O2). */
+	assert_int_equal(symbolizer_resolve(s, addr_of_target() + 4, false, &f), 0);
 	assert_string_equal(f.func, "symbolize_target_function");
-	assert_int_equal(f.func_off, 5);
+	assert_int_equal(f.func_off, 4);
+	assert_false(f.bogus);
 	/* Built with -g: the source line of the function's body. */
 	assert_non_null(strstr(f.file, "test-symbolize.c"));
 	assert_in_range(f.line, TARGET_LINE, TARGET_LINE + 3);
 	snprintf(want, sizeof(want),
-		 "symbolize_target_function+0x5 (test-symbolize) at "
+		 "symbolize_target_function+0x4 (test-symbolize) at "
 		 "test-symbolize.c:%d",
 		 f.line);
 	assert_string_equal(sym_frame_format(&f, buf, sizeof(buf)), want);
+	/* A real return address: in test_self, right after the call, on the call's line. */
+	ra = return_address_here();
+	assert_int_equal(symbolizer_resolve(s, ra, true, &f), 0);
+	assert_false(f.bogus);
+	assert_string_equal(f.func, "test_self");
+	assert_true(f.line > TARGET_LINE);
 	/* libc through its own symbol tables. */
 	assert_int_equal(symbolizer_resolve(s, (uint64_t)(uintptr_t)&getppid, false, &f), 0);
 	assert_int_equal(f.how, SYM_ELF);
@@ -142,7 +190,7 @@ static void test_fixture(void **state)
 
 	assert_int_equal(symbolizer_new(root, 4, &s), 0);
 	assert_int_equal(symbolizer_load(s, 77), 0);
-	assert_int_equal(symbolizer_resolve(s, addr_of_target() + 2, true, &f), 0);
+	assert_int_equal(symbolizer_resolve(s, addr_of_target() + 2, false, &f), 0);
 	assert_string_equal(f.func, "symbolize_target_function");
 	assert_int_equal(symbolizer_resolve(s, 0x7f0000001010, true, &f), 0);
 	assert_int_equal(f.how, SYM_PERF_MAP);
@@ -170,6 +218,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_self),
+	    cmocka_unit_test(test_frame_check),
 	    cmocka_unit_test(test_cache_eviction),
 	    cmocka_unit_test(test_fixture),
 	};
