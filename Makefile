@@ -33,12 +33,12 @@ endif
 
 # Debian packages: build, then test. `make deps` installs what is missing.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libsystemd-dev libcjson-dev \
-	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
+	libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
 	libclang-rt-14-dev gdb varlink-go man-db groff-base
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
-PC_LIBS := libbpf libsystemd libcjson inih
+PC_LIBS := libbpf libsystemd libcjson
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
 	SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -49,8 +49,8 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-init
 	-I$(OUTPUT) -Ibpf -Idaemon $(SAN_FLAGS) \
 	$(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
 LDFLAGS += $(SAN_FLAGS)
-LIBS_CORE := $(shell pkg-config --libs libcjson inih 2>/dev/null) -ldw -lelf -lm
-LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -ldw -lelf -lz -lpthread $(LIBS_CORE)
+LIBS_CORE := $(shell pkg-config --libs libcjson 2>/dev/null) -ldw -lelf -lm
+LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lz -lpthread $(LIBS_CORE)
 LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other
@@ -118,14 +118,15 @@ $(OUTPUT)/fdwatchctl: $(OUTPUT)/fdwatchctl.o $(filter $(OUTPUT)/client.o,$(SYS_O
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS_DAEMON) -o $@
 
-$(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard daemon/*.h) | $(OUTPUT)/tests
+$(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard daemon/*.h tests/*.h) \
+		| $(OUTPUT)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(OUTPUT)/libfdwatch-core.a $(LIBS_TEST) -o $@
 
 # conn_leak's creation sites are unwound by frame pointers, as a service's would have to be.
 $(OUTPUT)/workloads/conn_leak: WL_CFLAGS := -fno-omit-frame-pointer
 
-$(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
+$(OUTPUT)/workloads/%: tests/workloads/%.c tests/workloads/workload.h | $(OUTPUT)/workloads
 	$(call msg,CC-WL,$@)
 	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $(WL_CFLAGS) $< -lpthread -o $@
 
@@ -169,7 +170,7 @@ bench: deps
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/attribution.py
 
-FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c \
+FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c tests/workloads/*.h \
 	tests/bench/*.c tests/fuzz/*.c)
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
