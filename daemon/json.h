@@ -68,6 +68,10 @@ struct status_info {
 	uint64_t tracked_processes, censuses; /* attribution: creations recorded, censuses taken */
 	uint64_t sites_full, sites_no_stack;  /* creation records lost, kept without a stack */
 	uint64_t alerts_sent, alerts_suppressed;
+	/* Alerts on their way to journald (journal.h): waiting, handed over, not queued, refused.
+	 */
+	uint64_t journal_queued, journal_sent, journal_dropped, journal_failed;
+	uint64_t log_dropped; /* own log lines stderr did not take (log.h) */
 	unsigned clients, subscribers;
 	uid_t client_uid;
 	bool client_admin;

@@ -17,6 +17,7 @@
 struct probe;
 struct api;
 struct attribution;
+struct journal;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -47,6 +48,7 @@ struct manager {
 	struct alerts *alerts;
 	struct attribution *attribution; /* census and creation sites of suspects */
 	struct api *api;
+	struct journal *journal; /* alerts to journald, off the loop */
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns;
