@@ -5,6 +5,7 @@
  * metrics. Talks to the API socket through client.c; everything it shows
  * is in the replies (the IDL in varlink.c).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <locale.h>
@@ -14,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "client.h"
@@ -31,6 +33,7 @@ enum {
 	EXIT_NOPROC = 66,      /* no such process */
 	EXIT_UNAVAILABLE = 69, /* fdwatchd is not running / went away */
 	EXIT_SOFTWARE = 70,    /* internal error (out of memory) */
+	EXIT_CANTCREAT = 73,   /* metrics --textfile: cannot write the file */
 	EXIT_TEMPFAIL = 75,    /* daemon busy (too many clients) or timed out */
 	EXIT_PROTOCOL = 76,    /* unexpected reply */
 	EXIT_NOPERM = 77,      /* not allowed: socket permissions, another user's process */
@@ -46,6 +49,8 @@ static struct {
 	bool has_limit, has_uid, has_since;
 	uint64_t limit, uid, since;
 	const char *unit, *comm, *state;
+	bool http;
+	const char *textfile;
 	double interval;
 	uint64_t iterations;
 	bool color;
@@ -857,18 +862,21 @@ static int cmd_check(void)
 
 /* ---- metrics ---- */
 
+/* Where the exposition goes: stdout, or a buffer (--http, --textfile). */
+static FILE *mout;
+
 /* A Prometheus label value: backslash, double quote and newline escaped. */
 static void print_label_value(const char *s)
 {
 	for (; s && *s; s++) {
 		if (*s == '\\')
-			fputs("\\\\", stdout);
+			fputs("\\\\", mout);
 		else if (*s == '"')
-			fputs("\\\"", stdout);
+			fputs("\\\"", mout);
 		else if (*s == '\n')
-			fputs("\\n", stdout);
+			fputs("\\n", mout);
 		else
-			putchar(*s);
+			fputc(*s, mout);
 	}
 }
 
@@ -876,34 +884,74 @@ static void print_label_value(const char *s)
 static void print_value(double v)
 {
 	if (isnan(v))
-		printf(" NaN\n");
+		fprintf(mout, " NaN\n");
 	else if (isinf(v))
-		printf(" %cInf\n", v > 0 ? '+' : '-');
+		fprintf(mout, " %cInf\n", v > 0 ? '+' : '-');
 	else if (v == floor(v) && fabs(v) < 1e15)
-		printf(" %.0f\n", v);
+		fprintf(mout, " %.0f\n", v);
 	else
-		printf(" %.15g\n", v);
+		fprintf(mout, " %.15g\n", v);
 }
 
 static void print_family(const char *name, const char *type, const char *help)
 {
-	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	fprintf(mout, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void print_label(const char *name, const char *value, bool first)
+{
+	fprintf(mout, "%s%s=\"", first ? "{" : ",", name);
+	print_label_value(value ?: "");
+	fputc('"', mout);
+}
+
+/* pid, comm, unit, user; container_runtime, container_id, pod_uid when the process has them. */
 static void print_proc_labels(const cJSON *o)
 {
-	char user[32];
+	static const char *const optional[] = {"container_runtime", "container_id", "pod_uid"};
+	char user[32], pid[16];
 
-	printf("{pid=\"%.0f\",comm=\"", param_num(o, "pid", 0));
-	print_label_value(param_str(o, "comm"));
-	printf("\",unit=\"");
-	print_label_value(param_str(o, "unit") ?: "");
-	printf("\",user=\"");
-	print_label_value(user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)));
-	printf("\"}");
+	snprintf(pid, sizeof(pid), "%.0f", param_num(o, "pid", 0));
+	print_label("pid", pid, true);
+	print_label("comm", param_str(o, "comm"), false);
+	print_label("unit", param_str(o, "unit"), false);
+	print_label("user", user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)), false);
+	for (size_t i = 0; i < ELEMENTSOF(optional); i++)
+		if (param_str(o, optional[i]))
+			print_label(optional[i], param_str(o, optional[i]), false);
+	fputc('}', mout);
 }
 
-static int cmd_metrics(void)
+static void print_down(void)
+{
+	print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
+	fprintf(mout, "fdwatch_up 0\n");
+}
+
+/*
+ * How many (filtered) processes are at state or worse: one ListProcesses that returns a
+ * single process and the number that matched, so the cost does not grow with the machine.
+ */
+static int count_at_least(enum fdw_state state, uint64_t *ret, struct failure *f)
+{
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	cJSON *params = list_params(false);
+
+	cJSON_DeleteItemFromObject(params, "state");
+	cJSON_AddStringToObject(params, "state", fdw_state_to_string(state));
+	json_add_u64(params, "limit", 1);
+	if (call("io.fdwatch.ListProcesses", params, &r, f) < 0)
+		return -1;
+	*ret = (uint64_t)param_num(r.parameters, "matched", 0);
+	return 0;
+}
+
+/*
+ * The exposition: daemon counters, processes by state, and per-process series for the
+ * processes at --state or worse (default growing), at most --limit of them in risk order.
+ * Returns an exit code; when fdwatchd does not answer, fdwatch_up 0 is written.
+ */
+static int metrics_render(void)
 {
 	static const struct {
 		const char *field, *name, *type, *help;
@@ -938,40 +986,34 @@ static int cmd_metrics(void)
 	};
 	_cleanup_(varlink_reply_donep) struct varlink_reply st = {};
 	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
-	uint64_t count[FDW_STATE_MAX] = {}, n_series;
+	uint64_t at_least[FDW_STATE_MAX + 1] = {};
 	enum fdw_state min_state;
 	const cJSON *procs;
 	struct failure f;
 	cJSON *params;
 
 	if (call("io.fdwatch.GetStatus", NULL, &st, &f) < 0) {
-		if (!arg.json) {
-			print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
-			printf("fdwatch_up 0\n");
-		}
+		if (!arg.json)
+			print_down();
 		return report(&f);
 	}
-	/* All (filtered) processes for the counts by state; series only for those at risk. */
-	params = list_params(false);
-	cJSON_DeleteItemFromObject(params, "state");
-	if (call("io.fdwatch.ListProcesses", params, &r, &f) < 0)
-		return report(&f);
-	procs = cJSON_GetObjectItem(r.parameters, "processes");
+	for (int s = 0; s < FDW_STATE_MAX; s++)
+		if (count_at_least(s, &at_least[s], &f) < 0) {
+			if (!arg.json)
+				print_down();
+			return report(&f);
+		}
 	if (fdw_state_from_string(arg.state ?: "growing", &min_state) < 0)
 		min_state = FDW_STATE_GROWING;
-	n_series = 0;
-	for (cJSON *o = procs ? procs->child : NULL, *next; o; o = next) {
-		enum fdw_state s = FDW_STATE_OK;
-
-		next = o->next;
-		if (fdw_state_from_string(param_str(o, "state") ?: "", &s) == 0)
-			count[s]++;
-		/* The list is in risk order: what falls out is at the end. */
-		if (s < min_state || (arg.has_limit && n_series >= arg.limit))
-			cJSON_Delete(cJSON_DetachItemViaPointer((cJSON *)procs, o));
-		else
-			n_series++;
+	params = list_params(true);
+	cJSON_DeleteItemFromObject(params, "state");
+	cJSON_AddStringToObject(params, "state", fdw_state_to_string(min_state));
+	if (call("io.fdwatch.ListProcesses", params, &r, &f) < 0) {
+		if (!arg.json)
+			print_down();
+		return report(&f);
 	}
+	procs = cJSON_GetObjectItem(r.parameters, "processes");
 	if (arg.json) {
 		_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
 
@@ -980,30 +1022,30 @@ static int cmd_metrics(void)
 		return print_json(o);
 	}
 	print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
-	printf("fdwatch_up 1\n");
+	fprintf(mout, "fdwatch_up 1\n");
 	print_family("fdwatch_build_info", "gauge", "fdwatchd version and probe mode.");
-	printf("fdwatch_build_info{version=\"");
-	print_label_value(param_str(st.parameters, "version") ?: "");
-	printf("\",probe_mode=\"");
-	print_label_value(param_str(st.parameters, "probe_mode") ?: "");
-	printf("\"} 1\n");
+	fprintf(mout, "fdwatch_build_info");
+	print_label("version", param_str(st.parameters, "version"), true);
+	print_label("probe_mode", param_str(st.parameters, "probe_mode"), false);
+	fprintf(mout, "} 1\n");
 	for (size_t i = 0; i < ELEMENTSOF(daemon_metrics); i++) {
 		print_family(daemon_metrics[i].name, daemon_metrics[i].type,
 			     daemon_metrics[i].help);
-		printf("%s", daemon_metrics[i].name);
+		fprintf(mout, "%s", daemon_metrics[i].name);
 		print_value(param_num(st.parameters, daemon_metrics[i].field, 0));
 	}
 	print_family("fdwatch_processes", "gauge",
 		     "Processes visible to the caller (after --uid/--unit/--comm) by state.");
 	for (int s = 0; s < FDW_STATE_MAX; s++)
-		printf("fdwatch_processes{state=\"%s\"} %" PRIu64 "\n", fdw_state_to_string(s),
-		       count[s]);
+		fprintf(mout, "fdwatch_processes{state=\"%s\"} %" PRIu64 "\n",
+			fdw_state_to_string(s),
+			at_least[s] >= at_least[s + 1] ? at_least[s] - at_least[s + 1] : 0);
 	for (size_t i = 0; i < ELEMENTSOF(proc_metrics); i++) {
 		print_family(proc_metrics[i].name, "gauge", proc_metrics[i].help);
 		for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next) {
 			if (!param_has_num(o, proc_metrics[i].field))
 				continue;
-			printf("%s", proc_metrics[i].name);
+			fprintf(mout, "%s", proc_metrics[i].name);
 			print_proc_labels(o);
 			print_value(param_num(o, proc_metrics[i].field, 0));
 		}
@@ -1016,12 +1058,177 @@ static int cmd_metrics(void)
 
 		if (fdw_state_from_string(param_str(o, "state") ?: "", &s) < 0)
 			continue;
-		printf("fdwatch_process_state");
+		fprintf(mout, "fdwatch_process_state");
 		print_proc_labels(o);
-		printf(" %d\n", (int)s);
+		fprintf(mout, " %d\n", (int)s);
 	}
-	fflush(stdout);
 	return EXIT_OK;
+}
+
+/*
+ * --http: one HTTP/1.x exchange on stdin/stdout (an inetd-style socket from
+ * fdwatch-metrics.socket). The request head is read within HTTP_TIMEOUT_MS and
+ * HTTP_HEAD_MAX bytes; GET or HEAD /metrics is answered with the exposition,
+ * other paths with 404, other methods with 405; a malformed head with 400, one
+ * too large with 431, one too slow with 408.
+ */
+/* Prometheus sends ~250 bytes of head (measured: request line, Host, User-Agent, Accept,
+ * Accept-Encoding, X-Prometheus-Scrape-Timeout-Seconds); 8 KiB is what most servers allow. */
+#define HTTP_HEAD_MAX	8192
+#define HTTP_TIMEOUT_MS 5000
+
+static int http_reply(int code, const char *reason, const char *extra_headers, const char *body,
+		      size_t len, bool with_body)
+{
+	printf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: "
+	       "close\r\n%s\r\n",
+	       code, reason,
+	       code == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+			   : "text/plain; charset=utf-8",
+	       len, extra_headers ?: "");
+	if (with_body)
+		fwrite(body, 1, len, stdout);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_UNAVAILABLE;
+}
+
+static int http_error(int code, const char *reason, const char *extra_headers, bool with_body)
+{
+	char body[128];
+	int n = snprintf(body, sizeof(body), "%d %s\n", code, reason);
+
+	return http_reply(code, reason, extra_headers, body, (size_t)n, with_body);
+}
+
+/* Read the request head (up to the empty line) into buf. 0, -EMSGSIZE, -ETIMEDOUT, -EPIPE. */
+static int http_read_head(char *buf, size_t size, size_t *ret_len)
+{
+	struct timespec t0, t;
+	size_t len = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+		long left;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = HTTP_TIMEOUT_MS -
+		       ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (len + 1 >= size)
+			return -EMSGSIZE;
+		n = read(STDIN_FILENO, buf + len, size - 1 - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return negative_errno();
+		if (n == 0)
+			return -EPIPE;
+		len += (size_t)n;
+		buf[len] = 0;
+		if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n")) {
+			*ret_len = len;
+			return 0;
+		}
+	}
+}
+
+static int metrics_http(void)
+{
+	_cleanup_free_ char *body = NULL;
+	char head[HTTP_HEAD_MAX + 1], method[16], target[256], version[16];
+	size_t len = 0, body_len = 0;
+	bool is_head;
+	char *q;
+	int r;
+
+	r = http_read_head(head, sizeof(head), &len);
+	if (r == -ETIMEDOUT)
+		return http_error(408, "Request Timeout", NULL, true);
+	if (r == -EMSGSIZE)
+		return http_error(431, "Request Header Fields Too Large", NULL, true);
+	if (r < 0)
+		return EXIT_UNAVAILABLE; /* the peer went away */
+	if (sscanf(head, "%15s %255s %15s", method, target, version) != 3 ||
+	    strncmp(version, "HTTP/1.", 7) != 0)
+		return http_error(400, "Bad Request", NULL, true);
+	is_head = streq(method, "HEAD");
+	q = strchr(target, '?');
+	if (q)
+		*q = 0;
+	if (!streq(target, "/metrics"))
+		return http_error(404, "Not Found", NULL, !is_head);
+	if (!streq(method, "GET") && !is_head)
+		return http_error(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", true);
+	mout = open_memstream(&body, &body_len);
+	if (!mout)
+		return http_error(500, "Internal Server Error", NULL, !is_head);
+	r = metrics_render();
+	if (fclose(mout) != 0)
+		return http_error(500, "Internal Server Error", NULL, !is_head);
+	mout = NULL;
+	/* fdwatchd down is still a scrape: fdwatch_up 0 says so (the exit code says why). */
+	http_reply(200, "OK", NULL, body, body_len, !is_head);
+	return r;
+}
+
+/* --textfile PATH: the exposition replaces PATH atomically (a temporary file, then rename). */
+static int metrics_textfile(const char *path)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r, w;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+		return EXIT_SOFTWARE;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "fdwatchctl: cannot create %s: %m\n", tmp);
+		return EXIT_CANTCREAT;
+	}
+	/* node_exporter runs as another user: the file is world-readable as a .prom must be. */
+	(void)fchmod(fd, 0644);
+	mout = fdopen(fd, "w");
+	if (!mout) {
+		unlink(tmp);
+		return EXIT_SOFTWARE;
+	}
+	fd = -EBADF;
+	r = metrics_render();
+	w = fflush(mout) == 0 && fsync(fileno(mout)) == 0 ? 0 : -errno;
+	if (fclose(mout) != 0 && w == 0)
+		w = -errno;
+	mout = NULL;
+	if (w == 0 && rename(tmp, path) < 0)
+		w = -errno;
+	if (w < 0) {
+		unlink(tmp);
+		fprintf(stderr, "fdwatchctl: cannot write %s: %s\n", path, strerror(-w));
+		return EXIT_CANTCREAT;
+	}
+	return r;
+}
+
+static int cmd_metrics(void)
+{
+	int r;
+
+	if (arg.http)
+		return metrics_http();
+	if (arg.textfile)
+		return metrics_textfile(arg.textfile);
+	mout = stdout;
+	r = metrics_render();
+	fflush(stdout);
+	return r;
 }
 
 /* ---- main ---- */
@@ -1060,12 +1267,17 @@ static void help(void)
 	    "                         critical, exhausted\n"
 	    "      --since SEQ        alerts/watch: only alerts after sequence number SEQ\n"
 	    "                         (watch: replays them first)\n"
+	    "      --http             metrics: answer one HTTP request on stdin/stdout\n"
+	    "                         (GET /metrics; for fdwatch-metrics.socket)\n"
+	    "      --textfile PATH    metrics: replace PATH atomically (node_exporter's\n"
+	    "                         textfile collector)\n"
 	    "  -h, --help             this help\n"
 	    "      --version          print the version\n\n"
 	    "Colour only on a terminal, never when NO_COLOR is set. Users other than root\n"
 	    "and members of fdwatchd's AdminGroup see only their own processes.\n\n"
 	    "Exit codes: 0 success; 64 bad usage; 65 parameter refused by fdwatchd;\n"
 	    "66 no such process; 69 fdwatchd not running; 70 internal error;\n"
+	    "73 metrics --textfile cannot write the file;\n"
 	    "75 fdwatchd busy or timed out; 76 protocol error; 77 permission denied.\n"
 	    "`check` alone exits 0-3 as above.\n");
 }
@@ -1085,7 +1297,16 @@ static int usage_error(bool is_check, const char *fmt, ...)
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_VERSION = 0x100, ARG_UNIT, ARG_COMM, ARG_STATE, ARG_SINCE, ARG_ITERATIONS };
+	enum {
+		ARG_VERSION = 0x100,
+		ARG_UNIT,
+		ARG_COMM,
+		ARG_STATE,
+		ARG_SINCE,
+		ARG_ITERATIONS,
+		ARG_HTTP,
+		ARG_TEXTFILE,
+	};
 	static const struct option options[] = {
 	    {"socket", required_argument, NULL, 's'},
 	    {"json", no_argument, NULL, 'j'},
@@ -1098,6 +1319,8 @@ int main(int argc, char *argv[])
 	    {"comm", required_argument, NULL, ARG_COMM},
 	    {"state", required_argument, NULL, ARG_STATE},
 	    {"since", required_argument, NULL, ARG_SINCE},
+	    {"http", no_argument, NULL, ARG_HTTP},
+	    {"textfile", required_argument, NULL, ARG_TEXTFILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, ARG_VERSION},
 	    {}};
@@ -1180,6 +1403,12 @@ int main(int argc, char *argv[])
 				return usage_error(is_check, "--since: bad sequence number \"%s\"",
 						   optarg);
 			arg.has_since = true;
+			break;
+		case ARG_HTTP:
+			arg.http = true;
+			break;
+		case ARG_TEXTFILE:
+			arg.textfile = optarg;
 			break;
 		case 'h':
 			help();
