@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -1141,6 +1142,30 @@ static int http_read_head(char *buf, size_t size, size_t *ret_len)
 	}
 }
 
+/*
+ * After a reply to a request not read to its end (431), closing at once would
+ * reset the connection and the peer might lose the reply: half-close and read
+ * what it still sends, for at most HTTP_LINGER_MS.
+ */
+#define HTTP_LINGER_MS 1000
+
+static void http_linger(void)
+{
+	char buf[4096];
+
+	if (shutdown(STDOUT_FILENO, SHUT_WR) < 0)
+		return; /* not a socket */
+	for (int waited = 0; waited < HTTP_LINGER_MS; waited += 100) {
+		struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+
+		if (poll(&p, 1, 100) < 0 && errno != EINTR)
+			return;
+		if ((p.revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
+			return;
+	}
+}
+
 static int metrics_http(void)
 {
 	_cleanup_free_ char *body = NULL;
@@ -1153,8 +1178,11 @@ static int metrics_http(void)
 	r = http_read_head(head, sizeof(head), &len);
 	if (r == -ETIMEDOUT)
 		return http_error(408, "Request Timeout", NULL, true);
-	if (r == -EMSGSIZE)
-		return http_error(431, "Request Header Fields Too Large", NULL, true);
+	if (r == -EMSGSIZE) {
+		r = http_error(431, "Request Header Fields Too Large", NULL, true);
+		http_linger();
+		return r;
+	}
 	if (r < 0)
 		return EXIT_UNAVAILABLE; /* the peer went away */
 	if (sscanf(head, "%15s %255s %15s", method, target, version) != 3 ||
