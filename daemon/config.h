@@ -25,6 +25,18 @@ struct hooks_config {
 	uint32_t queue_size;	 /* runs waiting for a free slot; beyond, dropped (counted) */
 };
 
+/* What the hooks did since start (hooks_get_stats(); GetStatus serves it). */
+struct hooks_stats {
+	uint64_t started;     /* runs spawned */
+	uint64_t succeeded;   /* exited with status 0 */
+	uint64_t failed;      /* exited non-zero or killed by a signal (timeouts not included) */
+	uint64_t timed_out;   /* killed at HookTimeoutSec= */
+	uint64_t exec_failed; /* could not be spawned (exec error, no memory, no pipe) */
+	uint64_t dropped;     /* not run: the queue was full */
+	unsigned running;
+	unsigned queued;
+};
+
 enum probe_mode {
 	PROBE_MODE_TRACEPOINT = 0, /* per-syscall tracepoints (default) */
 	PROBE_MODE_RAW,		   /* one raw_tp on sys_exit */

@@ -50,6 +50,7 @@ static struct {
 	bool has_limit, has_uid, has_since;
 	uint64_t limit, uid, since;
 	const char *unit, *comm, *state;
+	const char *runtime, *container, *pod;
 	bool http;
 	const char *textfile;
 	double interval;
@@ -348,6 +349,16 @@ static int cmd_status(void)
 	       param_num(p, "unseen_closes", 0));
 	printf("Ticks:        %.0f, last took %.0f us\n", param_num(p, "ticks", 0),
 	       param_num(p, "last_tick_usec", 0));
+	{
+		const cJSON *h = cJSON_GetObjectItem(p, "hooks");
+
+		printf("Hooks:        %.0f run, %.0f failed, %.0f timed out, %.0f not started, "
+		       "%.0f dropped; %.0f running, %.0f queued\n",
+		       param_num(h, "started", 0), param_num(h, "failed", 0),
+		       param_num(h, "timed_out", 0), param_num(h, "exec_failed", 0),
+		       param_num(h, "dropped", 0), param_num(h, "running", 0),
+		       param_num(h, "queued", 0));
+	}
 	printf("Clients:      %.0f (%.0f subscribed)\n", param_num(p, "clients", 0),
 	       param_num(p, "subscribers", 0));
 	printf("You:          uid %.0f, %s\n", param_num(p, "client_uid", 0),
@@ -371,6 +382,12 @@ static cJSON *list_params(bool with_limit)
 		cJSON_AddStringToObject(p, "unit", arg.unit);
 	if (arg.comm)
 		cJSON_AddStringToObject(p, "comm", arg.comm);
+	if (arg.runtime)
+		cJSON_AddStringToObject(p, "runtime", arg.runtime);
+	if (arg.container)
+		cJSON_AddStringToObject(p, "container", arg.container);
+	if (arg.pod)
+		cJSON_AddStringToObject(p, "pod_uid", arg.pod);
 	if (arg.state)
 		cJSON_AddStringToObject(p, "state", arg.state);
 	if (with_limit && arg.has_limit)
@@ -396,9 +413,28 @@ static unsigned terminal_cols(void)
 	return 80;
 }
 
+/*
+ * Where the process runs, for the UNIT column: "docker:3f1d2c4b5a69" (the runtime and the
+ * short id, as `docker ps` shows it) for a container, "pod:8f3c1a2e" for a pod's own cgroup,
+ * else the systemd unit.
+ */
+static const char *where(const cJSON *o, char *buf, size_t size)
+{
+	const char *rt = param_str(o, "container_runtime"), *id = param_str(o, "container_id");
+	const char *pod = param_str(o, "pod_uid");
+
+	if (rt && id)
+		snprintf(buf, size, "%s:%.12s", rt, id);
+	else if (pod)
+		snprintf(buf, size, "pod:%.8s", pod);
+	else
+		return param_str(o, "unit");
+	return buf;
+}
+
 static void print_process_row(const cJSON *o)
 {
-	char user[32], comm[32], unit[32], lim[24], use[16], rate[24], eta[24];
+	char user[32], comm[32], unit[32], lim[24], use[16], rate[24], eta[24], wh[64];
 	const char *state = param_str(o, "state") ?: "?";
 	const char *kind = param_str(o, "kind");
 
@@ -415,8 +451,8 @@ static void print_process_row(const cJSON *o)
 	       cut(user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)), 9, user,
 		   sizeof(user)),
 	       cut(param_str(o, "comm"), 15, comm, sizeof(comm)),
-	       cut(param_str(o, "unit"), 24, unit, sizeof(unit)), param_num(o, "fds", 0), lim, use,
-	       rate,
+	       cut(where(o, wh, sizeof(wh)), 24, unit, sizeof(unit)), param_num(o, "fds", 0), lim,
+	       use, rate,
 	       format_duration(param_has_num(o, "eta_sec") ? param_num(o, "eta_sec", -1) : -1, eta,
 			       sizeof(eta)),
 	       state_color(state), state, color(C_RESET), kind ?: "-");
@@ -581,6 +617,12 @@ static int cmd_show(const char *pid_s)
 	       user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)),
 	       param_num(o, "uid", 0));
 	printf("Unit:       %s\n", param_str(o, "unit") ?: "-");
+	if (param_str(o, "container_id"))
+		printf("Container:  %s %s\n", param_str(o, "container_runtime") ?: "?",
+		       param_str(o, "container_id"));
+	if (param_str(o, "pod_uid"))
+		printf("Pod:        %s (QoS %s)\n", param_str(o, "pod_uid"),
+		       param_str(o, "pod_qos") ?: "?");
 	printf("Cgroup:     %s\n", param_str(o, "cgroup") ?: "-");
 	printf("Open fds:   %.0f", param_num(o, "fds", 0));
 	if (param_has_num(o, "limit"))
@@ -1291,6 +1333,13 @@ static void help(void)
 	    "  -u, --uid UID|USER     top/check/metrics: only this user's processes\n"
 	    "      --unit GLOB        ... only processes of matching systemd units\n"
 	    "      --comm GLOB        ... only processes whose name matches\n"
+	    "      --runtime NAME     ... only processes in containers of docker, podman,\n"
+	    "                         containerd, cri-o (or cri: a Kubernetes runtime\n"
+	    "                         the cgroup does not name)\n"
+	    "      --container ID     ... only processes of the container whose id starts\n"
+	    "                         with ID\n"
+	    "      --pod UID          ... only processes of the Kubernetes pod whose UID\n"
+	    "                         starts with UID\n"
 	    "      --state STATE      ... only this state or worse: ok, growing, leaking,\n"
 	    "                         critical, exhausted\n"
 	    "      --since SEQ        alerts/watch: only alerts after sequence number SEQ\n"
@@ -1334,6 +1383,9 @@ int main(int argc, char *argv[])
 		ARG_ITERATIONS,
 		ARG_HTTP,
 		ARG_TEXTFILE,
+		ARG_RUNTIME,
+		ARG_CONTAINER,
+		ARG_POD,
 	};
 	static const struct option options[] = {
 	    {"socket", required_argument, NULL, 's'},
@@ -1347,6 +1399,9 @@ int main(int argc, char *argv[])
 	    {"comm", required_argument, NULL, ARG_COMM},
 	    {"state", required_argument, NULL, ARG_STATE},
 	    {"since", required_argument, NULL, ARG_SINCE},
+	    {"runtime", required_argument, NULL, ARG_RUNTIME},
+	    {"container", required_argument, NULL, ARG_CONTAINER},
+	    {"pod", required_argument, NULL, ARG_POD},
 	    {"http", no_argument, NULL, ARG_HTTP},
 	    {"textfile", required_argument, NULL, ARG_TEXTFILE},
 	    {"help", no_argument, NULL, 'h'},
@@ -1431,6 +1486,15 @@ int main(int argc, char *argv[])
 				return usage_error(is_check, "--since: bad sequence number \"%s\"",
 						   optarg);
 			arg.has_since = true;
+			break;
+		case ARG_RUNTIME:
+			arg.runtime = optarg;
+			break;
+		case ARG_CONTAINER:
+			arg.container = optarg;
+			break;
+		case ARG_POD:
+			arg.pod = optarg;
 			break;
 		case ARG_HTTP:
 			arg.http = true;

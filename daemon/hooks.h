@@ -21,17 +21,6 @@
 
 struct hooks;
 
-struct hooks_stats {
-	uint64_t started;     /* runs spawned */
-	uint64_t succeeded;   /* exited with status 0 */
-	uint64_t failed;      /* exited non-zero or killed by a signal (timeouts not included) */
-	uint64_t timed_out;   /* killed at HookTimeoutSec= */
-	uint64_t exec_failed; /* could not be spawned (exec error, no memory, no pipe) */
-	uint64_t dropped;     /* not run: the queue was full */
-	unsigned running;
-	unsigned queued;
-};
-
 /*
  * Hooks on event, reading *cfg (the manager's live config, which a reload
  * changes in place) at every alert. Blocks SIGCHLD in the calling thread, as

@@ -12,7 +12,18 @@
 
 int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const char **ret_bad)
 {
-	static const char *const allowed[] = {"uid", "unit", "comm", "state", "limit", NULL};
+	static const char *const allowed[] = {"uid",	 "unit",  "comm",  "runtime", "container",
+					      "pod_uid", "state", "limit", NULL};
+	static const struct {
+		const char *name;
+		size_t offset;
+	} strings[] = {
+	    {"unit", offsetof(struct proc_filter, unit)},
+	    {"comm", offsetof(struct proc_filter, comm)},
+	    {"runtime", offsetof(struct proc_filter, runtime)},
+	    {"container", offsetof(struct proc_filter, container)},
+	    {"pod_uid", offsetof(struct proc_filter, pod_uid)},
+	};
 	struct proc_filter f = {.min_state = FDW_STATE_OK};
 	const char *bad, *s;
 	uint64_t u;
@@ -32,15 +43,13 @@ int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const 
 		f.has_uid = true;
 		f.uid = (uid_t)u;
 	}
-	r = varlink_param_string(params, "unit", FILTER_GLOB_MAX, &f.unit);
-	if (r == -EINVAL) {
-		*ret_bad = "unit";
-		return r;
-	}
-	r = varlink_param_string(params, "comm", FILTER_GLOB_MAX, &f.comm);
-	if (r == -EINVAL) {
-		*ret_bad = "comm";
-		return r;
+	for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+		r = varlink_param_string(params, strings[i].name, FILTER_GLOB_MAX,
+					 (const char **)((char *)&f + strings[i].offset));
+		if (r == -EINVAL) {
+			*ret_bad = strings[i].name;
+			return r;
+		}
 	}
 	r = varlink_param_string(params, "state", 32, &s);
 	if (r == 0)
@@ -67,6 +76,15 @@ bool proc_filter_match(const struct proc_filter *f, const struct proc_entry *e)
 	if (f->comm && fnmatch(f->comm, e->comm, 0) != 0)
 		return false;
 	if (f->unit && (!e->unit || fnmatch(f->unit, e->unit, 0) != 0))
+		return false;
+	if (f->runtime && (!e->container ||
+			   !streq_ptr(f->runtime, cgroup_runtime_to_string(e->container->runtime))))
+		return false;
+	if (f->container && (!e->container || !e->container->id[0] ||
+			     strncmp(e->container->id, f->container, strlen(f->container)) != 0))
+		return false;
+	if (f->pod_uid && (!e->container || !e->container->pod_uid[0] ||
+			   strncmp(e->container->pod_uid, f->pod_uid, strlen(f->pod_uid)) != 0))
 		return false;
 	return true;
 }
@@ -213,13 +231,26 @@ static cJSON *add_syscall(cJSON *o, int nr)
 	return cJSON_AddStringToObject(o, "syscall", name);
 }
 
+/* container_runtime, container_id, pod_uid, pod_qos: null when the cgroup names none. */
+static bool add_container(cJSON *o, const struct cgroup_container *c)
+{
+	static const struct cgroup_container none = {};
+
+	if (!c)
+		c = &none;
+	return add_string_or_null(o, "container_runtime", cgroup_runtime_to_string(c->runtime)) &&
+	       add_string_or_null(o, "container_id", c->id) &&
+	       add_string_or_null(o, "pod_uid", c->pod_uid) &&
+	       add_string_or_null(o, "pod_qos", cgroup_qos_to_string(c->qos));
+}
+
 static bool add_summary(cJSON *o, const struct proc_entry *e)
 {
 	return json_add_u64(o, "pid", (uint64_t)e->pid) &&
 	       json_add_u64(o, "start_ticks", e->start_ticks) &&
 	       json_add_u64(o, "uid", (uint64_t)e->uid) && json_add_string(o, "comm", e->comm) &&
-	       add_string_or_null(o, "unit", e->unit) && json_add_u64(o, "fds", e->fds) &&
-	       json_add_limit(o, "limit", e->soft_limit) &&
+	       add_string_or_null(o, "unit", e->unit) && add_container(o, e->container) &&
+	       json_add_u64(o, "fds", e->fds) && json_add_limit(o, "limit", e->soft_limit) &&
 	       json_add_limit(o, "hard_limit", e->hard_limit) &&
 	       add_use_percent(o, e->fds, e->soft_limit) && add_verdict(o, &e->verdict) &&
 	       cJSON_AddBoolToObject(o, "exited", e->exited) &&
@@ -320,9 +351,9 @@ cJSON *json_alert(const struct alert *a)
 	     json_add_u64(o, "pid", (uint64_t)a->pid) &&
 	     json_add_u64(o, "start_ticks", a->start_ticks) &&
 	     json_add_u64(o, "uid", (uint64_t)a->uid) && json_add_string(o, "comm", a->comm) &&
-	     add_string_or_null(o, "unit", a->unit) && json_add_u64(o, "fds", a->fds) &&
-	     json_add_limit(o, "limit", a->soft_limit) && add_verdict(o, v) && add_retry(o, v) &&
-	     json_add_u64(o, "fails", v->fails) &&
+	     add_string_or_null(o, "unit", a->unit) && add_container(o, &a->container) &&
+	     json_add_u64(o, "fds", a->fds) && json_add_limit(o, "limit", a->soft_limit) &&
+	     add_verdict(o, v) && add_retry(o, v) && json_add_u64(o, "fails", v->fails) &&
 	     (a->syscall[0] ? cJSON_AddStringToObject(o, "syscall", a->syscall)
 			    : add_syscall(o, v->fail_nr)) &&
 	     (a->type == ALERT_EXHAUSTED
@@ -334,6 +365,20 @@ cJSON *json_alert(const struct alert *a)
 	if (!ok)
 		return NULL;
 	return TAKE_PTR(o);
+}
+
+static cJSON *add_hooks(cJSON *obj, const struct hooks_stats *h)
+{
+	cJSON *o = cJSON_AddObjectToObject(obj, "hooks");
+
+	if (!o || !json_add_u64(o, "started", h->started) ||
+	    !json_add_u64(o, "succeeded", h->succeeded) || !json_add_u64(o, "failed", h->failed) ||
+	    !json_add_u64(o, "timed_out", h->timed_out) ||
+	    !json_add_u64(o, "exec_failed", h->exec_failed) ||
+	    !json_add_u64(o, "dropped", h->dropped) || !json_add_u64(o, "running", h->running) ||
+	    !json_add_u64(o, "queued", h->queued))
+		return NULL;
+	return o;
 }
 
 cJSON *json_status(const struct status_info *s)
@@ -362,7 +407,7 @@ cJSON *json_status(const struct status_info *s)
 	     json_add_u64(o, "unseen_closes", s->unseen_closes) &&
 	     json_add_u64(o, "alerts_sent", s->alerts_sent) &&
 	     json_add_u64(o, "alerts_suppressed", s->alerts_suppressed) &&
-	     json_add_u64(o, "clients", s->clients) &&
+	     add_hooks(o, &s->hooks) && json_add_u64(o, "clients", s->clients) &&
 	     json_add_u64(o, "subscribers", s->subscribers) &&
 	     json_add_u64(o, "client_uid", s->client_uid) &&
 	     cJSON_AddBoolToObject(o, "client_admin", s->client_admin);

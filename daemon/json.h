@@ -17,22 +17,26 @@
 #include <cjson/cJSON.h>
 
 #include "alerts.h"
+#include "config.h"
 #include "proc-table.h"
 
 /* ListProcesses parameters. Strings are borrowed from the call. */
 struct proc_filter {
 	bool has_uid;
 	uid_t uid;
-	const char *unit; /* fnmatch(3) glob on the unit; NULL: any */
-	const char *comm; /* fnmatch(3) glob on comm; NULL: any */
+	const char *unit;      /* fnmatch(3) glob on the unit; NULL: any */
+	const char *comm;      /* fnmatch(3) glob on comm; NULL: any */
+	const char *runtime;   /* container runtime name ("docker", ...); NULL: any */
+	const char *container; /* a prefix of the container id; NULL: any */
+	const char *pod_uid;   /* a prefix of the Kubernetes pod UID; NULL: any */
 	enum fdw_state min_state;
 	uint64_t limit; /* 0: all */
 };
 
 /*
- * Read ListProcesses parameters (uid, unit, comm, state, limit). Returns 0,
- * or -EINVAL with *ret_bad naming the first bad or unknown parameter (a
- * pointer into params or a static string).
+ * Read ListProcesses parameters (uid, unit, comm, runtime, container, pod_uid, state, limit).
+ * Returns 0, or -EINVAL with *ret_bad naming the first bad or unknown parameter (a pointer into
+ * params or a static string).
  */
 int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const char **ret_bad);
 /* Whether e passes the filter (limit aside). */
@@ -66,6 +70,7 @@ struct status_info {
 	uint64_t events_fail, events_exec, events_exit;
 	uint64_t reconciliations, unseen_opens, unseen_closes;
 	uint64_t alerts_sent, alerts_suppressed;
+	struct hooks_stats hooks;
 	unsigned clients, subscribers;
 	uid_t client_uid;
 	bool client_admin;

@@ -479,6 +479,8 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .alerts_sent = alerts_sent(m->alerts),
 	    .alerts_suppressed = alerts_suppressed(m->alerts),
 	};
+	if (m->hooks)
+		hooks_get_stats(m->hooks, &ret->hooks);
 }
 
 int manager_new(struct fdw_config *config, const char *config_path,
