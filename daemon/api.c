@@ -256,9 +256,40 @@ static int method_subscribe(struct varlink_connection *c, const struct varlink_c
 	return 0;
 }
 
+static int method_list_units(struct varlink_connection *c, const struct varlink_call *call,
+			     void *userdata)
+{
+	struct api *a = userdata;
+	struct proc_table *t = a->sources.procs;
+	_cleanup_free_ struct proc_entry **v = NULL;
+	_cleanup_cjson_ cJSON *p = NULL;
+	struct proc_filter f;
+	const char *bad = NULL;
+	size_t n = 0, total;
+	cJSON *arr;
+
+	if (proc_filter_from_params(call->parameters, &f, &bad) < 0)
+		return reply_invalid(c, call, bad);
+	total = proc_table_size(t);
+	v = malloc(MAX(total, (size_t)1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (struct proc_entry *e = proc_table_first(t); e && n < total; e = proc_table_next(e))
+		if (may_see_uid(c, e->uid) && proc_filter_match(&f, e))
+			v[n++] = e;
+	p = cJSON_CreateObject();
+	arr = json_unit_summaries(v, n, f.limit);
+	if (!p || !arr || !cJSON_AddItemToObject(p, "units", arr)) {
+		cJSON_Delete(arr);
+		return -ENOMEM;
+	}
+	return varlink_reply(c, call, TAKE_PTR(p));
+}
+
 static const struct varlink_method methods[] = {
     {VARLINK_FDWATCH_INTERFACE ".GetStatus", method_get_status},
     {VARLINK_FDWATCH_INTERFACE ".ListProcesses", method_list_processes},
+    {VARLINK_FDWATCH_INTERFACE ".ListUnits", method_list_units},
     {VARLINK_FDWATCH_INTERFACE ".GetProcess", method_get_process},
     {VARLINK_FDWATCH_INTERFACE ".ListAlerts", method_list_alerts},
     {VARLINK_FDWATCH_INTERFACE ".Subscribe", method_subscribe},

@@ -990,8 +990,9 @@ static int count_at_least(enum fdw_state state, uint64_t *ret, struct failure *f
 }
 
 /*
- * The exposition: daemon counters, processes by state, and per-process series for the
- * processes at --state or worse (default growing), at most --limit of them in risk order.
+ * The exposition: daemon counters, processes by state, per-unit aggregates, and
+ * per-process series for the processes at --state or worse (default growing), at most
+ * --limit of them in risk order.
  * Returns an exit code; when fdwatchd does not answer, fdwatch_up 0 is written.
  */
 static int metrics_render(void)
@@ -1027,11 +1028,21 @@ static int metrics_render(void)
 	    {"eta_sec", "fdwatch_process_eta_seconds",
 	     "Seconds until the soft limit at the current rate (absent when not growing)."},
 	};
+	static const struct {
+		const char *field, *name, *help;
+	} unit_metrics[] = {
+	    {"processes", "fdwatch_unit_processes",
+	     "Processes of the systemd unit (unit=\"\": outside units)."},
+	    {"fds", "fdwatch_unit_open_fds", "Open file descriptors of all processes of the unit."},
+	    {"leaking", "fdwatch_unit_processes_leaking",
+	     "Processes of the unit that are leaking or worse."},
+	};
 	_cleanup_(varlink_reply_donep) struct varlink_reply st = {};
 	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	_cleanup_(varlink_reply_donep) struct varlink_reply u = {};
 	uint64_t at_least[FDW_STATE_MAX + 1] = {};
 	enum fdw_state min_state;
-	const cJSON *procs;
+	const cJSON *procs, *units;
 	struct failure f;
 	cJSON *params;
 
@@ -1057,11 +1068,21 @@ static int metrics_render(void)
 		return report(&f);
 	}
 	procs = cJSON_GetObjectItem(r.parameters, "processes");
+	/* Per-unit aggregates of every (filtered) process: as many series as units. */
+	params = list_params(false);
+	cJSON_DeleteItemFromObject(params, "state");
+	if (call("io.fdwatch.ListUnits", params, &u, &f) < 0) {
+		if (!arg.json)
+			print_down();
+		return report(&f);
+	}
+	units = cJSON_GetObjectItem(u.parameters, "units");
 	if (arg.json) {
 		_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddItemReferenceToObject(o, "status", (cJSON *)st.parameters);
 		cJSON_AddItemReferenceToObject(o, "processes", (cJSON *)procs);
+		cJSON_AddItemReferenceToObject(o, "units", (cJSON *)units);
 		return print_json(o);
 	}
 	print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
@@ -1083,6 +1104,15 @@ static int metrics_render(void)
 		fprintf(mout, "fdwatch_processes{state=\"%s\"} %" PRIu64 "\n",
 			fdw_state_to_string(s),
 			at_least[s] >= at_least[s + 1] ? at_least[s] - at_least[s + 1] : 0);
+	for (size_t i = 0; i < ELEMENTSOF(unit_metrics); i++) {
+		print_family(unit_metrics[i].name, "gauge", unit_metrics[i].help);
+		for (const cJSON *o = units ? units->child : NULL; o; o = o->next) {
+			fprintf(mout, "%s", unit_metrics[i].name);
+			print_label("unit", param_str(o, "unit"), true);
+			fputc('}', mout);
+			print_value(param_num(o, unit_metrics[i].field, 0));
+		}
+	}
 	for (size_t i = 0; i < ELEMENTSOF(proc_metrics); i++) {
 		print_family(proc_metrics[i].name, "gauge", proc_metrics[i].help);
 		for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next) {
@@ -1318,8 +1348,9 @@ static void help(void)
 	    "                         leaking), 2 CRITICAL (critical or exhausted), 3 UNKNOWN\n"
 	    "                         (fdwatchd unreachable); one line with perfdata\n"
 	    "  metrics                Prometheus text exposition format: daemon counters,\n"
-	    "                         processes by state, and per-process series for those\n"
-	    "                         at --state or worse (default growing)\n\n"
+	    "                         processes by state, per-unit aggregates, and\n"
+	    "                         per-process series for those at --state or worse\n"
+	    "                         (default growing)\n\n"
 	    "Options:\n"
 	    "  -s, --socket PATH      API socket (default $FDWATCH_SOCKET, else " FDW_SOCKET_PATH
 	    ")\n"

@@ -257,6 +257,76 @@ static bool add_summary(cJSON *o, const struct proc_entry *e)
 	       cJSON_AddBoolToObject(o, "ignored", e->ignored);
 }
 
+static int cmp_unit(const void *a, const void *b)
+{
+	const struct proc_entry *x = *(const struct proc_entry *const *)a;
+	const struct proc_entry *y = *(const struct proc_entry *const *)b;
+
+	if (!x->unit || !y->unit)
+		return !x->unit - !y->unit; /* no unit last */
+	return strcmp(x->unit, y->unit);
+}
+
+struct unit_group {
+	const char *unit;
+	uint64_t processes, fds, at_risk;
+	enum fdw_state worst;
+};
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct unit_group *x = a, *y = b;
+
+	if (x->worst != y->worst)
+		return x->worst > y->worst ? -1 : 1;
+	if (x->fds != y->fds)
+		return x->fds > y->fds ? -1 : 1;
+	if (!x->unit || !y->unit)
+		return !x->unit - !y->unit;
+	return strcmp(x->unit, y->unit);
+}
+
+cJSON *json_unit_summaries(struct proc_entry **v, size_t n, uint64_t limit)
+{
+	_cleanup_free_ struct unit_group *g = NULL;
+	_cleanup_cjson_ cJSON *arr = cJSON_CreateArray();
+	size_t k = 0;
+
+	if (!arr)
+		return NULL;
+	if (n == 0)
+		return TAKE_PTR(arr);
+	g = calloc(n, sizeof(*g));
+	if (!g)
+		return NULL;
+	qsort(v, n, sizeof(*v), cmp_unit);
+	for (size_t i = 0; i < n; i++) {
+		if (k == 0 || !streq_ptr(g[k - 1].unit, v[i]->unit))
+			g[k++] = (struct unit_group){.unit = v[i]->unit};
+		g[k - 1].processes++;
+		g[k - 1].fds += v[i]->fds;
+		g[k - 1].worst = MAX(g[k - 1].worst, v[i]->verdict.state);
+		if (v[i]->verdict.state >= FDW_STATE_LEAKING)
+			g[k - 1].at_risk++;
+	}
+	qsort(g, k, sizeof(*g), cmp_group);
+	for (size_t i = 0; i < k && (limit == 0 || i < limit); i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		if (!o || !cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+		if (!add_string_or_null(o, "unit", g[i].unit) ||
+		    !json_add_u64(o, "processes", g[i].processes) ||
+		    !json_add_u64(o, "fds", g[i].fds) ||
+		    !cJSON_AddStringToObject(o, "state", fdw_state_to_string(g[i].worst)) ||
+		    !json_add_u64(o, "leaking", g[i].at_risk))
+			return NULL;
+	}
+	return TAKE_PTR(arr);
+}
+
 cJSON *json_proc_summary(const struct proc_entry *e)
 {
 	cJSON *o = cJSON_CreateObject();

@@ -50,6 +50,14 @@ bool proc_filter_match(const struct proc_filter *f, const struct proc_entry *e);
 int proc_entry_cmp_risk(const struct proc_entry *a, const struct proc_entry *b);
 void proc_entries_sort_by_risk(struct proc_entry **v, size_t n);
 
+/*
+ * ListUnits: the processes v[0..n) grouped by systemd unit (processes without one form one
+ * group with unit null), each a UnitSummary (processes, open fds in all, the worst state,
+ * how many at leaking or worse), worst state first, then most fds, then by name; at most
+ * limit of them (0: all). Sorts v. An array, or NULL on ENOMEM.
+ */
+cJSON *json_unit_summaries(struct proc_entry **v, size_t n, uint64_t limit);
+
 /* A ProcessSummary object (see the IDL). NULL on ENOMEM. */
 cJSON *json_proc_summary(const struct proc_entry *e);
 /* A Process object: the summary and everything else; now_ns is CLOCK_BOOTTIME. */

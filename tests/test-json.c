@@ -603,6 +603,63 @@ static void test_filter_container(void **state)
 	}
 }
 
+static void test_unit_summaries(void **state)
+{
+	static const struct {
+		const char *unit;
+		enum fdw_state state;
+		uint64_t fds;
+	} procs[] = {
+	    {"web.service", FDW_STATE_OK, 10},
+	    {"db.service", FDW_STATE_OK, 500},
+	    {NULL, FDW_STATE_OK, 3},
+	    {"web.service", FDW_STATE_LEAKING, 700},
+	    {"web.service", FDW_STATE_GROWING, 20},
+	    {"db.service", FDW_STATE_OK, 100},
+	    {NULL, FDW_STATE_OK, 4},
+	    {"cron.service", FDW_STATE_OK, 600},
+	};
+	static const struct {
+		const char *unit; /* NULL: null */
+		uint64_t processes, fds, leaking;
+		const char *state;
+	} want[] = {
+	    /* Worst state first, then most fds; processes outside units are one group. */
+	    {"web.service", 3, 730, 1, "leaking"},
+	    {"cron.service", 1, 600, 0, "ok"},
+	    {"db.service", 2, 600, 0, "ok"},
+	    {NULL, 2, 7, 0, "ok"},
+	};
+	struct proc_entry *v[ELEMENTSOF(procs)];
+	_cleanup_cjson_ cJSON *all = NULL, *two = NULL, *none = NULL;
+
+	for (size_t i = 0; i < ELEMENTSOF(procs); i++) {
+		v[i] = entry_new((pid_t)(100 + i), "x", procs[i].state, -1, procs[i].fds);
+		v[i]->unit = (char *)procs[i].unit;
+	}
+	all = reparse(json_unit_summaries(v, ELEMENTSOF(v), 0));
+	assert_int_equal(cJSON_GetArraySize(all), ELEMENTSOF(want));
+	for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+		const cJSON *o = cJSON_GetArrayItem(all, (int)i);
+
+		assert_matches_idl(o, "type UnitSummary (");
+		if (want[i].unit)
+			assert_string_equal(str(o, "unit"), want[i].unit);
+		else
+			assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "unit")));
+		assert_int_equal(num(o, "processes"), want[i].processes);
+		assert_int_equal(num(o, "fds"), want[i].fds);
+		assert_int_equal(num(o, "leaking"), want[i].leaking);
+		assert_string_equal(str(o, "state"), want[i].state);
+	}
+	two = reparse(json_unit_summaries(v, ELEMENTSOF(v), 2));
+	assert_int_equal(cJSON_GetArraySize(two), 2);
+	none = reparse(json_unit_summaries(v, 0, 0));
+	assert_int_equal(cJSON_GetArraySize(none), 0);
+	for (size_t i = 0; i < ELEMENTSOF(v); i++)
+		free(v[i]);
+}
+
 static void test_risk_order(void **state)
 {
 	struct proc_entry *v[7];
@@ -644,6 +701,7 @@ int main(void)
 	    cmocka_unit_test(test_filter_params),
 	    cmocka_unit_test(test_filter_match),
 	    cmocka_unit_test(test_filter_container),
+	    cmocka_unit_test(test_unit_summaries),
 	    cmocka_unit_test(test_risk_order),
 	};
 

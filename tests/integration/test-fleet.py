@@ -299,6 +299,13 @@ def check_prometheus(tap, d, prom_port, ep_port, leaker):
     tap.ok(line and all(',%s="' % k in line[0] for k in ("comm", "unit", "user")),
            "the exposition's process series carry pid, comm, unit (empty here: no unit; "
            "Prometheus drops empty labels), user", line or body[-1500:])
+    units = {x.split("{", 1)[0] for x in body.splitlines() if x.startswith("fdwatch_unit_")}
+    tap.ok(units == {"fdwatch_unit_processes", "fdwatch_unit_open_fds",
+                     "fdwatch_unit_processes_leaking"},
+           "the exposition has the per-unit aggregates", units)
+    agg = prom_query(prom_port, 'fdwatch_unit_processes_leaking{job="fdwatch"}')
+    tap.ok(agg and sum(float(x["value"][1]) for x in agg) >= 1,
+           "Prometheus: fdwatch_unit_processes_leaking counts the leaker", agg)
     st = prom_query(prom_port, 'fdwatch_process_state{pid="%d"}' % leaker.pid)
     tap.ok(st and float(st[0]["value"][1]) >= 1, "Prometheus: fdwatch_process_state >= growing",
            st)
