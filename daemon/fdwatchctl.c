@@ -51,6 +51,7 @@ static struct {
 	uint64_t limit, uid, since;
 	const char *unit, *comm, *state;
 	const char *runtime, *container, *pod;
+	double min_use; /* metrics: also series for processes using this share of their limit */
 	bool http;
 	const char *textfile;
 	double interval;
@@ -1068,6 +1069,33 @@ static int metrics_render(void)
 		return report(&f);
 	}
 	procs = cJSON_GetObjectItem(r.parameters, "processes");
+	if (arg.min_use > 0) {
+		_cleanup_(varlink_reply_donep) struct varlink_reply m = {};
+		cJSON *more;
+
+		/* Either at --state or using --min-use of the limit: the union, by pid. */
+		params = list_params(true);
+		cJSON_DeleteItemFromObject(params, "state");
+		cJSON_AddNumberToObject(params, "min_use_percent", arg.min_use);
+		if (call("io.fdwatch.ListProcesses", params, &m, &f) < 0) {
+			if (!arg.json)
+				print_down();
+			return report(&f);
+		}
+		more = cJSON_GetObjectItem(m.parameters, "processes");
+		while (more && more->child && cJSON_IsArray(procs)) {
+			cJSON *o = cJSON_DetachItemViaPointer(more, more->child);
+			bool dup = false;
+
+			for (const cJSON *x = procs->child; x && !dup; x = x->next)
+				dup = param_num(x, "pid", -1) == param_num(o, "pid", -2);
+			if (dup ||
+			    (arg.has_limit && (uint64_t)cJSON_GetArraySize(procs) >= arg.limit))
+				cJSON_Delete(o);
+			else
+				cJSON_AddItemToArray((cJSON *)procs, o);
+		}
+	}
 	/* Per-unit aggregates of every (filtered) process: as many series as units. */
 	params = list_params(false);
 	cJSON_DeleteItemFromObject(params, "state");
@@ -1375,6 +1403,8 @@ static void help(void)
 	    "                         critical, exhausted\n"
 	    "      --since SEQ        alerts/watch: only alerts after sequence number SEQ\n"
 	    "                         (watch: replays them first)\n"
+	    "      --min-use PERCENT  metrics: series also for processes using at least\n"
+	    "                         PERCENT of their soft limit, whatever their state\n"
 	    "      --http             metrics: answer one HTTP request on stdin/stdout\n"
 	    "                         (GET /metrics; for fdwatch-metrics.socket)\n"
 	    "      --textfile PATH    metrics: replace PATH atomically (node_exporter's\n"
@@ -1417,6 +1447,7 @@ int main(int argc, char *argv[])
 		ARG_RUNTIME,
 		ARG_CONTAINER,
 		ARG_POD,
+		ARG_MIN_USE,
 	};
 	static const struct option options[] = {
 	    {"socket", required_argument, NULL, 's'},
@@ -1433,6 +1464,7 @@ int main(int argc, char *argv[])
 	    {"runtime", required_argument, NULL, ARG_RUNTIME},
 	    {"container", required_argument, NULL, ARG_CONTAINER},
 	    {"pod", required_argument, NULL, ARG_POD},
+	    {"min-use", required_argument, NULL, ARG_MIN_USE},
 	    {"http", no_argument, NULL, ARG_HTTP},
 	    {"textfile", required_argument, NULL, ARG_TEXTFILE},
 	    {"help", no_argument, NULL, 'h'},
@@ -1526,6 +1558,12 @@ int main(int argc, char *argv[])
 			break;
 		case ARG_POD:
 			arg.pod = optarg;
+			break;
+		case ARG_MIN_USE:
+			if (parse_double(optarg, &arg.min_use) < 0 || !(arg.min_use > 0) ||
+			    arg.min_use > 100)
+				return usage_error(is_check,
+						   "--min-use: \"%s\" is not a percentage", optarg);
 			break;
 		case ARG_HTTP:
 			arg.http = true;

@@ -7,13 +7,18 @@
 #include "syscalls.h"
 #include "varlink.h"
 
+/* Limits above 2^53 (RLIM_INFINITY is 2^64-1) mean unlimited; 0 means not known (yet). */
+#define LIMIT_UNLIMITED_ABOVE (1ULL << 53)
+
 /* Longest glob accepted in a filter: a unit name is at most 255 bytes. */
 #define FILTER_GLOB_MAX 256
 
 int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const char **ret_bad)
 {
-	static const char *const allowed[] = {"uid",	 "unit",  "comm",  "runtime", "container",
-					      "pod_uid", "state", "limit", NULL};
+	static const char *const allowed[] = {
+	    "uid",   "unit", "comm", "runtime", "container", "pod_uid", "state", "min_use_percent",
+	    "limit", NULL,
+	};
 	static const struct {
 		const char *name;
 		size_t offset;
@@ -25,6 +30,7 @@ int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const 
 	    {"pod_uid", offsetof(struct proc_filter, pod_uid)},
 	};
 	struct proc_filter f = {.min_state = FDW_STATE_OK};
+	const cJSON *v;
 	const char *bad, *s;
 	uint64_t u;
 	int r;
@@ -58,6 +64,14 @@ int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const 
 		*ret_bad = "state";
 		return r;
 	}
+	v = cJSON_GetObjectItemCaseSensitive(params, "min_use_percent");
+	if (v && !cJSON_IsNull(v)) {
+		if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 100)) {
+			*ret_bad = "min_use_percent";
+			return -EINVAL;
+		}
+		f.min_use_percent = v->valuedouble;
+	}
 	r = varlink_param_u64(params, "limit", UINT32_MAX, &f.limit);
 	if (r == -EINVAL) {
 		*ret_bad = "limit";
@@ -82,6 +96,10 @@ bool proc_filter_match(const struct proc_filter *f, const struct proc_entry *e)
 		return false;
 	if (f->container && (!e->container || !e->container->id[0] ||
 			     strncmp(e->container->id, f->container, strlen(f->container)) != 0))
+		return false;
+	if (f->min_use_percent > 0 &&
+	    (e->soft_limit == 0 || e->soft_limit >= LIMIT_UNLIMITED_ABOVE ||
+	     (double)e->fds * 100.0 < f->min_use_percent * (double)e->soft_limit))
 		return false;
 	if (f->pod_uid && (!e->container || !e->container->pod_uid[0] ||
 			   strncmp(e->container->pod_uid, f->pod_uid, strlen(f->pod_uid)) != 0))
@@ -129,9 +147,6 @@ void proc_entries_sort_by_risk(struct proc_entry **v, size_t n)
 	if (n > 1)
 		qsort(v, n, sizeof(*v), cmp_risk_qsort);
 }
-
-/* Limits above 2^53 (RLIM_INFINITY is 2^64-1) mean unlimited; 0 means not known (yet). */
-#define LIMIT_UNLIMITED_ABOVE (1ULL << 53)
 
 cJSON *json_add_limit(cJSON *obj, const char *name, uint64_t limit)
 {

@@ -30,11 +30,13 @@ struct proc_filter {
 	const char *container; /* a prefix of the container id; NULL: any */
 	const char *pod_uid;   /* a prefix of the Kubernetes pod UID; NULL: any */
 	enum fdw_state min_state;
-	uint64_t limit; /* 0: all */
+	double min_use_percent; /* open fds / soft limit at least this, 0..100 (0: any) */
+	uint64_t limit;		/* 0: all */
 };
 
 /*
- * Read ListProcesses parameters (uid, unit, comm, runtime, container, pod_uid, state, limit).
+ * Read ListProcesses parameters (uid, unit, comm, runtime, container, pod_uid, state,
+ * min_use_percent, limit).
  * Returns 0, or -EINVAL with *ret_bad naming the first bad or unknown parameter (a pointer into
  * params or a static string).
  */

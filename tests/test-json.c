@@ -515,6 +515,12 @@ static void test_filter_params(void **state)
 	    {"{\"unit\":[]}", "unit"},
 	    {"{\"runtime\":\"docker\",\"container\":\"0123\",\"pod_uid\":\"8f3c\"}", NULL},
 	    {"{\"runtime\":1}", "runtime"},
+	    {"{\"min_use_percent\":50.5}", NULL},
+	    {"{\"min_use_percent\":0}", NULL},
+	    {"{\"min_use_percent\":100}", NULL},
+	    {"{\"min_use_percent\":101}", "min_use_percent"},
+	    {"{\"min_use_percent\":-1}", "min_use_percent"},
+	    {"{\"min_use_percent\":\"50\"}", "min_use_percent"},
 	    {"{\"container\":false}", "container"},
 	    {"{\"pod_uid\":{}}", "pod_uid"},
 	    {"{\"bogus\":1}", "bogus"},
@@ -600,6 +606,36 @@ static void test_filter_container(void **state)
 		assert_int_equal(proc_filter_match(&f, e), cases[i].in_pod);
 		e->container = NULL;
 		assert_int_equal(proc_filter_match(&f, e), cases[i].host);
+	}
+}
+
+static void test_filter_min_use(void **state)
+{
+	static const struct {
+		uint64_t fds, limit;
+		double min;
+		bool match;
+	} cases[] = {
+	    {512, 1024, 50, true},	{511, 1024, 50, false}, {1024, 1024, 100, true},
+	    {0, 1024, 0, true},		{10, 0, 1, false}, /* limit unknown */
+	    {10, UINT64_MAX, 1, false},			   /* unlimited */
+	    {10, UINT64_MAX, 0, true},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ struct proc_entry *e =
+		    entry_new(1, "x", FDW_STATE_OK, -1, cases[i].fds);
+		char json[64];
+		_cleanup_cjson_ cJSON *p = NULL;
+		struct proc_filter f;
+		const char *bad;
+
+		snprintf(json, sizeof(json), "{\"min_use_percent\":%g}", cases[i].min);
+		p = cJSON_Parse(json);
+		e->soft_limit = cases[i].limit;
+		print_message("case %zu\n", i);
+		assert_int_equal(proc_filter_from_params(p, &f, &bad), 0);
+		assert_int_equal(proc_filter_match(&f, e), cases[i].match);
 	}
 }
 
@@ -701,6 +737,7 @@ int main(void)
 	    cmocka_unit_test(test_filter_params),
 	    cmocka_unit_test(test_filter_match),
 	    cmocka_unit_test(test_filter_container),
+	    cmocka_unit_test(test_filter_min_use),
 	    cmocka_unit_test(test_unit_summaries),
 	    cmocka_unit_test(test_risk_order),
 	};

@@ -235,6 +235,7 @@ AdminGroup=nogroup
     try:
         check_prometheus(tap, d, prom_port, ep_port, leaker)
         check_textfile(tap, tmp, leaker)
+        check_min_use(tap)
         check_alertmanager(tap, d, am_port, leaker)
     finally:
         if leaker.poll() is None:
@@ -309,6 +310,32 @@ def check_prometheus(tap, d, prom_port, ep_port, leaker):
     st = prom_query(prom_port, 'fdwatch_process_state{pid="%d"}' % leaker.pid)
     tap.ok(st and float(st[0]["value"][1]) >= 1, "Prometheus: fdwatch_process_state >= growing",
            st)
+
+
+def check_min_use(tap):
+    """A quiet process near its limit: a series only with --min-use (usage, not state)."""
+    code = ("import os, resource, time; resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)); "
+            "fds = [os.open('/dev/null', os.O_RDONLY) for _ in range(44)]; "
+            "print('ready', flush=True); time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        p.stdout.readline()
+        key = 'fdwatch_process_open_fds{pid="%d",' % p.pid
+
+        def listed(*args):
+            out = subprocess.run([fdwlib.FDWATCHCTL, "metrics"] + list(args),
+                                 capture_output=True, text=True).stdout
+            return any(x.startswith(key) for x in out.splitlines())
+        try:
+            wait_for(lambda: listed("--min-use", "50"), 15, "the near-limit process", 0.5)
+        except TimeoutError:
+            pass
+        tap.ok(listed("--min-use", "50") and not listed() and not listed("--min-use", "90"),
+               "metrics --min-use 50: a quiet process at 70% of its limit gets series, "
+               "without it (or at 90) not")
+    finally:
+        p.kill()
+        p.wait()
 
 
 def check_textfile(tap, tmp, leaker):
