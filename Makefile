@@ -35,7 +35,7 @@ endif
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
 	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
-	libclang-rt-14-dev gdb varlink-go man-db groff-base prometheus prometheus-alertmanager curl
+	libclang-rt-14-dev gdb varlink-go man-db groff-base prometheus prometheus-alertmanager
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
 PC_LIBS := libbpf libsystemd libcjson inih
