@@ -13,13 +13,6 @@
 
 extern char **environ;
 
-/*
- * A run's input must fit the pipe whole, so the daemon never waits for a hook to read it. A
- * pipe holds 64 KiB (pipe(7), the default since Linux 2.6.11); an alert's JSON is at most 1617
- * bytes (measured: every string at its longest, every kind, a container in a pod).
- */
-#define HOOK_INPUT_MAX (64 * 1024)
-
 /* One hook run: waiting in the queue, or running. */
 struct hook_run {
 	struct hooks *hooks;
@@ -149,7 +142,13 @@ static int on_hook_timeout(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* Spawn run: its input in a pipe as stdin, default signals, its own process group. */
+/*
+ * Spawn run: its input in a pipe as stdin, default signals, its own process group. The input
+ * is written whole into the pipe before the hook starts, so the daemon never waits for a hook
+ * to read it: a pipe holds 64 KiB (pipe(7), the default since Linux 2.6.11), an alert's JSON
+ * at most 1617 bytes (measured: every string at its longest, every kind, a container in a
+ * pod). Should it ever not fit, the run fails (-EMSGSIZE, counted).
+ */
 static int run_spawn(struct hooks *h, struct hook_run *run)
 {
 	_cleanup_close_ int rfd = -EBADF, wfd = -EBADF;
@@ -346,12 +345,6 @@ int hooks_run(struct hooks *h, const struct alert *a)
 			log_warning("Dropping hook %s for alert #%" PRIu64
 				    ": %u running, %u queued (HookQueueSize=).",
 				    paths[i], a->seq, h->stats.running, h->stats.queued);
-			continue;
-		}
-		if (len + 1 > HOOK_INPUT_MAX) {
-			h->stats.exec_failed++;
-			log_warning("Not running hook %s: alert #%" PRIu64 " is %zu bytes of JSON.",
-				    paths[i], a->seq, len);
 			continue;
 		}
 		run = calloc(1, sizeof(*run));

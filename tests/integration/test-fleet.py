@@ -152,22 +152,20 @@ def main():
     jd = fdwlib.Journald().start()
     tmp = tempfile.mkdtemp(prefix="fdwatch-fleet.")
     os.chmod(tmp, 0o755)
-    engines = []
-    d = None
+    engines, daemons = [], []
     try:
-        d, engines = run(tap, tmp)
+        run(tap, tmp, engines, daemons)
     finally:
         for e in engines:
             e.stop()
-        if d:
+        for d in daemons:
             d.stop()
         jd.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     tap.done()
 
 
-def run(tap, tmp):
-    engines = []
+def run(tap, tmp, engines, daemons):
     ep_port, prom_port, am_port = free_port(), free_port(), free_port()
     hooks = os.path.join(tmp, "hooks.d")
     os.mkdir(hooks, 0o755)
@@ -187,7 +185,9 @@ HooksDirectory=%s
 SocketMode=0666
 AdminGroup=nogroup
 """ % hooks
-    d = fdwlib.Daemon(config=config).start()
+    d = fdwlib.Daemon(config=config)
+    daemons.append(d)
+    d.start()
 
     # ---- Alertmanager and Prometheus, ours alone
     with open(os.path.join(tmp, "am.yml"), "w") as f:
@@ -223,7 +223,7 @@ AdminGroup=nogroup
     except TimeoutError as e:
         tap.ok(False, "Prometheus and Alertmanager start", "%s\n%s\n%s" % (
             e, engines[0].output(), engines[1].output()))
-        return d, engines
+        return
     tap.ok(True, "Prometheus and Alertmanager start on their own loopback ports")
 
     check_http(tap, ep_port)
@@ -243,7 +243,6 @@ AdminGroup=nogroup
         leaker.wait()
     check_resolved(tap, d, am_port, leaker)
     check_bounded(tap, prom_port)
-    return d, engines
 
 
 def check_http(tap, port):
