@@ -6,15 +6,17 @@
     blocking stdin (the same object ListAlerts and Subscribe serve) and the daemon's
     environment; hidden, non-executable and world-writable files are not run;
   - a hook that hangs is killed at HookTimeoutSec= with its process group (its background
-    child too), one that exits non-zero is counted as failed, and a flood of alerts from a
+    child too), one that exits non-zero is counted as failed, one that cannot be executed
+    (a bad interpreter) as not started, and a flood of alerts from a
     dozen leaking processes, three hooks each, overflows MaxConcurrentHooks= and
     HookQueueSize=: the excess is dropped and counted;
   - meanwhile the daemon keeps its tick (ticks counted against the clock) and answers the
-    API within 0.5 s; the counters are in GetStatus and `fdwatchctl status`; no hook is left
+    API within 1.5 s (a hung hook lives 3 s); the counters are in GetStatus and `fdwatchctl status`; no hook is left
     a zombie or running.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,7 +27,10 @@ import fdwlib  # noqa: E402
 from fdwlib import wait_for  # noqa: E402
 
 TICK = 0.5
-TIMEOUT = 1
+# Long enough that a daemon that waited for a hung hook would stall visibly (API_MAX).
+TIMEOUT = 3
+# Two API calls in a row; this machine is shared (other daemons rescan thousands of processes).
+API_MAX = 1.5
 LEAKERS = 12
 
 RECORD = """#!/bin/sh
@@ -104,6 +109,7 @@ def run(tap, tmp, daemons):
     write(os.path.join(hooks, "10-record"), RECORD % sub, 0o755)
     write(os.path.join(hooks, "20-hang"), HANG % sub, 0o755)
     write(os.path.join(hooks, "30-fail"), FAIL % sub, 0o755)
+    write(os.path.join(hooks, "35-bad-interpreter"), "#!/nonexistent/sh\n", 0o755)
     write(os.path.join(hooks, "40-not-executable"), NEVER % sub, 0o644)
     write(os.path.join(hooks, ".hidden"), NEVER % sub, 0o755)
     write(os.path.join(hooks, "50-world-writable"), NEVER % sub, 0o757)
@@ -165,7 +171,8 @@ MinInterval=0
     ticks = st1["ticks"] - st0["ticks"]
     tap.ok(ticks >= 0.8 * want, "the daemon kept its tick through the flood: %d ticks in %.1f s "
            "(%.0f expected)" % (ticks, t1 - t0, want))
-    tap.ok(worst < 0.5, "the API answered within 0.5 s throughout (worst two calls %.3f s)" % worst)
+    tap.ok(worst < API_MAX, "the API answered within %.1f s throughout (worst two calls %.3f s)"
+           % (API_MAX, worst))
 
     # The leakers' exits are the last alerts (recovered); then the hung hooks time out and
     # the queue empties.
@@ -188,8 +195,9 @@ MinInterval=0
     tap.diag("hooks: %s" % json.dumps(h))
     tap.ok(h["running"] == 0 and h["queued"] == 0, "every hook run ended", h)
     tap.ok(h["timed_out"] >= 1 and h["failed"] >= 1 and h["dropped"] >= 1
-           and h["exec_failed"] == 0,
-           "counted: hung hooks timed out, failing ones failed, the flood's excess dropped", h)
+           and h["exec_failed"] >= 1,
+           "counted: hung hooks timed out, failing ones failed, one that cannot be executed "
+           "not started, the flood's excess dropped", h)
     tap.ok(h["started"] == h["succeeded"] + h["failed"] + h["timed_out"],
            "every started run is counted once: succeeded + failed + timed out = started", h)
 
@@ -242,12 +250,15 @@ MinInterval=0
     stuck = [k for k in before if k[1] == "Z" and k in after]
     tap.ok(not stuck, "no hook stays a zombie (children %s, then %s)" % (before, after), stuck)
     log = d.output()
-    tap.ok("exited with status 3" in log and "was killed after" in log and "Dropping hook" in log,
-           "failures are logged: exit status, timeout, dropped", log[-2000:])
+    tap.ok("exited with status 3" in log and "was killed after" in log and "Dropping hook" in log
+           and "Failed to run hook %s/35-bad-interpreter" % hooks in log,
+           "failures are logged: exit status, timeout, exec error, dropped", log[-2000:])
     r = subprocess.run([fdwlib.FDWATCHCTL, "status"], capture_output=True, text=True)
-    line = [x for x in r.stdout.splitlines() if x.startswith("Hooks:")]
-    tap.ok(r.returncode == 0 and line and ("%d timed out" % h["timed_out"]) in line[0]
-           and ("%d dropped" % h["dropped"]) in line[0],
+    m = re.search(r"^Hooks: +(\d+) run, (\d+) failed, (\d+) timed out, (\d+) not started, "
+                  r"(\d+) dropped; (\d+) running, (\d+) queued$", r.stdout, re.M)
+    # Other processes' alerts may run more hooks meanwhile: the counters only grow.
+    keys = ("started", "failed", "timed_out", "exec_failed", "dropped")
+    tap.ok(r.returncode == 0 and m and all(int(m.group(i + 1)) >= h[k] for i, k in enumerate(keys)),
            "fdwatchctl status shows the hook counters", r.stdout)
     # Stopping the daemon kills what still runs, with its process group: a hung hook of a
     # new leak, caught before its timeout.
