@@ -431,15 +431,10 @@ static void format_eta(char *s, size_t size, double sec)
 		format_duration(s, size, sec);
 }
 
-static bool limit_known(uint64_t limit)
-{
-	return limit > 0 && limit != UINT64_MAX;
-}
-
 /* "812/1024" or "812" when the limit is unknown or unlimited. */
 static void buf_count(struct buf *b, const struct alert *al)
 {
-	if (limit_known(al->soft_limit))
+	if (fd_limit_is_finite(al->soft_limit))
 		buf_printf(b, "%llu/%llu", (unsigned long long)al->fds,
 			   (unsigned long long)al->soft_limit);
 	else
@@ -584,9 +579,9 @@ _printf_(2, 3) static void field_add(struct fields *f, const char *fmt, ...)
 
 static void field_limit(struct fields *f, const char *key, uint64_t limit)
 {
-	if (limit == UINT64_MAX)
+	if (limit == FD_LIMIT_INFINITY)
 		field_add(f, "%s=infinity", key);
-	else if (limit > 0)
+	else if (limit != FD_LIMIT_UNKNOWN)
 		field_add(f, "%s=%llu", key, (unsigned long long)limit);
 }
 

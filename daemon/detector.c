@@ -393,12 +393,6 @@ void detector_reset(struct detector *d)
 	d->h = h;
 }
 
-static bool limit_known(uint64_t limit)
-{
-	/* 0: the caller could not read it; UINT64_MAX: RLIM_INFINITY. */
-	return limit > 0 && limit != UINT64_MAX;
-}
-
 static const struct point *ring_at(const struct ring *r, unsigned i)
 {
 	return &r->p[(r->head + RING_POINTS - r->n + i) % RING_POINTS];
@@ -509,7 +503,7 @@ static bool sample_changed(const struct detect_sample *a, const struct detect_sa
 
 static double eta_of(uint64_t soft_limit, uint64_t fds, double rate)
 {
-	if (!limit_known(soft_limit) || !(rate > 0))
+	if (!fd_limit_is_finite(soft_limit) || !(rate > 0))
 		return -1;
 	if (fds >= soft_limit)
 		return 0;
@@ -1001,16 +995,16 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 
 	detector_analyze(d, cfg, s, &an);
 
-	if (limit_known(s->soft_limit))
+	if (fd_limit_is_finite(s->soft_limit))
 		near = MIN(cfg->near_limit_fds, s->soft_limit / NEAR_LIMIT_DIVISOR);
-	at_limit = limit_known(s->soft_limit) && s->fds + near >= s->soft_limit;
+	at_limit = fd_limit_is_finite(s->soft_limit) && s->fds + near >= s->soft_limit;
 	if (an.growing)
 		raw = FDW_STATE_GROWING;
 	if (an.leak)
 		raw = FDW_STATE_LEAKING;
 	if (an.leak && an.leak_eta >= 0 && an.leak_eta < cfg->critical_eta_sec)
 		raw = FDW_STATE_CRITICAL;
-	if (raw >= FDW_STATE_GROWING && limit_known(s->soft_limit) &&
+	if (raw >= FDW_STATE_GROWING && fd_limit_is_finite(s->soft_limit) &&
 	    (double)s->fds * 100 >= cfg->critical_percent * (double)s->soft_limit)
 		raw = FDW_STATE_CRITICAL;
 	if (at_limit)

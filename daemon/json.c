@@ -150,7 +150,7 @@ void proc_entries_sort_by_risk(struct proc_entry **v, size_t n)
 
 cJSON *json_add_limit(cJSON *obj, const char *name, uint64_t limit)
 {
-	if (limit == 0 || limit >= LIMIT_UNLIMITED_ABOVE) /* 0: unknown */
+	if (!fd_limit_is_finite(limit))
 		return cJSON_AddNullToObject(obj, name);
 	return json_add_u64(obj, name, limit);
 }
@@ -182,17 +182,10 @@ static cJSON *add_kinds(cJSON *obj, uint32_t kinds)
 
 	if (!arr)
 		return NULL;
-	for (int k = 0; k < FDW_KIND_MAX; k++) {
-		cJSON *s;
-
-		if (!(kinds & (1U << k)))
-			continue;
-		s = cJSON_CreateString(fdw_kind_to_string(k));
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
+	for (int k = 0; k < FDW_KIND_MAX; k++)
+		if ((kinds & (1U << k)) &&
+		    !json_append(arr, cJSON_CreateString(fdw_kind_to_string(k))))
 			return NULL;
-		}
-	}
 	return arr;
 }
 
@@ -225,7 +218,7 @@ static bool add_retry(cJSON *o, const struct detect_verdict *v)
 
 static bool add_use_percent(cJSON *o, uint64_t fds, uint64_t limit)
 {
-	bool finite = limit > 0 && limit < LIMIT_UNLIMITED_ABOVE;
+	bool finite = fd_limit_is_finite(limit);
 
 	return add_double_or_null(o, "use_percent",
 				  finite ? round(fds * 1000.0 / (double)limit) / 10.0 : 0, finite);
@@ -328,10 +321,8 @@ cJSON *json_unit_summaries(struct proc_entry **v, size_t n, uint64_t limit)
 	for (size_t i = 0; i < k && (limit == 0 || i < limit); i++) {
 		cJSON *o = cJSON_CreateObject();
 
-		if (!o || !cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
+		if (!json_append(arr, o))
 			return NULL;
-		}
 		if (!add_string_or_null(o, "unit", g[i].unit) ||
 		    !json_add_u64(o, "processes", g[i].processes) ||
 		    !json_add_u64(o, "fds", g[i].fds) ||
@@ -369,10 +360,8 @@ static cJSON *add_history(cJSON *o, const struct proc_entry *e, uint64_t now_ns)
 		const struct proc_point *p = &e->history[(e->history_head + i) % PROC_HISTORY];
 		cJSON *s = cJSON_CreateObject();
 
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
+		if (!json_append(arr, s))
 			return NULL;
-		}
 		if (!cJSON_AddNumberToObject(s, "ago_sec",
 					     now_ns > p->t_ns ? ns_to_sec(now_ns - p->t_ns) : 0) ||
 		    !json_add_u64(s, "fds", p->fds))
