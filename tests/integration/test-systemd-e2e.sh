@@ -16,6 +16,9 @@
 #     `fdwatchctl top` and `fdwatchctl show PID`;
 #   - a process in a real `systemd-run --scope` is shown with its unit, and
 #     `top --unit=` finds it;
+#   - scopes named as docker's and the kubelet's systemd cgroup drivers name them
+#     are shown as container and pod (top, show, filters), and the pod container's
+#     leak alert carries FDWATCH_CONTAINER_* and FDWATCH_POD_* in the journal;
 #   - fdwatch-metrics.socket as installed answers GET /metrics (a DynamicUser
 #     instance per connection) with leaky.service's open fds, labelled with
 #     pid, comm, unit and user;
@@ -364,7 +367,9 @@ cid=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 kid=fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210
 pod=8f3c1a2e-4b5d-4c6e-9f70-1a2b3c4d5e6f
 c sh -c "setsid systemd-run --quiet --scope --unit=docker-$cid.scope -- sh -c 'echo \$\$ >/run/fdw-e2e-docker.pid; exec sleep 600' </dev/null >/dev/null 2>&1 &"
-c sh -c "setsid systemd-run --quiet --scope --slice=kubepods-burstable-pod${pod//-/_}.slice --unit=cri-containerd-$kid.scope -- sh -c 'echo \$\$ >/run/fdw-e2e-pod.pid; exec sleep 600' </dev/null >/dev/null 2>&1 &"
+# The pod's container leaks (as leaky.service does), so its alert is in the journal too.
+pod_cmd=${leak_cmd/--limit 1024/--limit 4096}
+c sh -c "setsid systemd-run --quiet --scope --slice=kubepods-burstable-pod${pod//-/_}.slice --unit=cri-containerd-$kid.scope -- sh -c 'echo \$\$ >/run/fdw-e2e-pod.pid; exec $pod_cmd' </dev/null >/dev/null 2>&1 &"
 docker_pid() { c cat /run/fdw-e2e-docker.pid 2>/dev/null; }
 pod_pid() { c cat /run/fdw-e2e-pod.pid 2>/dev/null; }
 containers_shown() {
@@ -389,6 +394,23 @@ if [ "$(pids_of --runtime=docker)" = "[$(docker_pid)]" ] && [ "$(pids_of --pod=$
 else
 	not_ok "top filters by --runtime, --pod, --container and shows runtime:id in its UNIT column"
 	{ pids_of --runtime=docker; pids_of --pod=${pod:0:8}; c fdwatchctl top; } 2>&1 | head -20 | diag
+fi
+pod_alert() { c journalctl -o json --no-pager FDWATCH_POD_UID="$pod" | head -1; }
+has_pod_alert() { [ -n "$(pod_alert)" ]; }
+if wait_for 60 has_pod_alert && pod_alert | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.readline())
+want = {"FDWATCH_CONTAINER_RUNTIME": "containerd", "FDWATCH_CONTAINER_ID": sys.argv[1],
+        "FDWATCH_POD_UID": sys.argv[2], "FDWATCH_POD_QOS": "burstable",
+        "OBJECT_PID": sys.argv[3]}
+bad = {k: e.get(k) for k, v in want.items() if e.get(k) != v}
+print(e.get("MESSAGE"))
+sys.exit(1 if bad else 0)' "$kid" "$pod" "$(pod_pid)" >"$work/pod-alert.txt" 2>&1; then
+	ok "the pod container's leak alert carries FDWATCH_CONTAINER_RUNTIME/_ID, FDWATCH_POD_UID/_QOS in the journal"
+	diag <"$work/pod-alert.txt"
+else
+	not_ok "the pod container's leak alert carries FDWATCH_CONTAINER_RUNTIME/_ID, FDWATCH_POD_UID/_QOS in the journal"
+	{ cat "$work/pod-alert.txt"; pod_alert; c fdwatchctl show "$(pod_pid)"; } 2>&1 | head -20 | diag
 fi
 c systemctl stop "docker-$cid.scope" "cri-containerd-$kid.scope" 2>/dev/null
 
