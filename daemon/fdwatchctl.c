@@ -1020,7 +1020,7 @@ static int metrics_render(void)
 	    {"fds", "fdwatch_process_open_fds", "Open file descriptors of the process."},
 	    {"limit", "fdwatch_process_fd_limit",
 	     "Soft RLIMIT_NOFILE of the process (absent when unlimited)."},
-	    {"rate", "fdwatch_process_fd_rate", "Net fds opened per second."},
+	    {"rate", "fdwatch_process_fd_rate_per_second", "Net fds opened per second."},
 	    {"eta_sec", "fdwatch_process_eta_seconds",
 	     "Seconds until the soft limit at the current rate (absent when not growing)."},
 	};
