@@ -32,6 +32,8 @@ struct hooks {
 	struct hook_run *queue_head, *queue_tail;
 	struct hook_run *running; /* list through ->next */
 	struct hooks_stats stats;
+	/* Drops since the queue last ran dry: a flood logs its first drop and then a sum. */
+	uint64_t drops_in_flood;
 };
 
 static void run_free(struct hook_run *r)
@@ -128,6 +130,13 @@ static int on_hook_exit(sd_event_source *s, const siginfo_t *si, void *userdata)
 	run->child_source = sd_event_source_unref(run->child_source);
 	run_free(run);
 	start_queued(h);
+	if (h->stats.running == 0 && h->stats.queued == 0) {
+		if (h->drops_in_flood > 1)
+			log_warning("%" PRIu64 " hook runs were dropped in this flood "
+				    "(MaxConcurrentHooks=, HookQueueSize=).",
+				    h->drops_in_flood);
+		h->drops_in_flood = 0;
+	}
 	return 0;
 }
 
@@ -253,8 +262,9 @@ static void start_queued(struct hooks *h)
 /*
  * Whether dir/name is a hook: a regular executable file, not hidden, not a backup ("~"), owned
  * by the daemon's user and writable by nobody else (the daemon runs it with its privileges).
+ * With warn, say why an executable is skipped.
  */
-static bool is_hook(int dfd, const char *dir, const char *name)
+static bool is_hook(int dfd, const char *dir, const char *name, bool warn)
 {
 	struct stat st;
 	size_t len = strlen(name);
@@ -264,10 +274,10 @@ static bool is_hook(int dfd, const char *dir, const char *name)
 	if (fstatat(dfd, name, &st, 0) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
 		return false;
 	if (st.st_uid != geteuid() || (st.st_mode & 0022)) {
-		log_warning(
-		    "Skipping hook %s/%s: it must be owned by uid %u and writable by no one "
-		    "else.",
-		    dir, name, (unsigned)geteuid());
+		if (warn)
+			log_warning("Skipping hook %s/%s: it must be owned by uid %u and "
+				    "writable by no one else.",
+				    dir, name, (unsigned)geteuid());
 		return false;
 	}
 	return true;
@@ -278,8 +288,8 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The hook names in dir, sorted. 0 (n may be 0) or -ENOMEM. */
-static int list_hooks(const char *dir, char ***ret, size_t *ret_n)
+/* The hook paths in dir, sorted. 0 (n may be 0) or -ENOMEM. */
+static int list_hooks(const char *dir, bool warn, char ***ret, size_t *ret_n)
 {
 	_cleanup_closedir_ DIR *d = NULL;
 	char **v = NULL;
@@ -294,7 +304,7 @@ static int list_hooks(const char *dir, char ***ret, size_t *ret_n)
 	while ((de = readdir(d))) {
 		char **nv;
 
-		if (!is_hook(dirfd(d), dir, de->d_name))
+		if (!is_hook(dirfd(d), dir, de->d_name, warn))
 			continue;
 		nv = realloc(v, (n + 1) * sizeof(*v));
 		if (!nv)
@@ -326,7 +336,9 @@ int hooks_run(struct hooks *h, const struct alert *a)
 
 	if (!h->cfg->directory)
 		return 0;
-	r = list_hooks(h->cfg->directory, &paths, &n);
+	/* Skipped files are reported at the first alert of a flood, not at every one. */
+	r = list_hooks(h->cfg->directory, h->stats.running == 0 && h->stats.queued == 0, &paths,
+		       &n);
 	if (r < 0 || n == 0)
 		return r;
 	o = json_alert(a);
@@ -342,9 +354,11 @@ int hooks_run(struct hooks *h, const struct alert *a)
 		if (h->stats.queued >= h->cfg->queue_size &&
 		    h->stats.running >= h->cfg->max_concurrent) {
 			h->stats.dropped++;
-			log_warning("Dropping hook %s for alert #%" PRIu64
-				    ": %u running, %u queued (HookQueueSize=).",
-				    paths[i], a->seq, h->stats.running, h->stats.queued);
+			if (h->drops_in_flood++ == 0)
+				log_warning("Dropping hook %s for alert #%" PRIu64
+					    ": %u running, %u queued (HookQueueSize=); further "
+					    "drops are summed up when the queue runs dry.",
+					    paths[i], a->seq, h->stats.running, h->stats.queued);
 			continue;
 		}
 		run = calloc(1, sizeof(*run));
