@@ -18,6 +18,7 @@ struct probe;
 struct api;
 struct attribution;
 struct journal;
+struct hooks;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -49,6 +50,7 @@ struct manager {
 	struct attribution *attribution; /* census and creation sites of suspects */
 	struct api *api;
 	struct journal *journal; /* alerts to journald, off the loop */
+	struct hooks *hooks;	 /* alert hooks ([Alert] HooksDirectory=) */
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns;
