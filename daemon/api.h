@@ -33,6 +33,8 @@
 #include "proc-table.h"
 
 struct api;
+struct attribution;
+struct probe;
 
 /* What the methods read: borrowed, must outlive the api. */
 struct api_sources {
@@ -50,6 +52,9 @@ struct api_sources {
 	int (*trace)(void *userdata, pid_t pid, uint64_t duration_ns,
 		     uint64_t *ret_until_realtime_ns);
 	void *userdata;
+	/* GetProcess's census and creation sites (attribution.h); either may be NULL. */
+	struct attribution *attribution;
+	struct probe *probe;
 };
 
 /*

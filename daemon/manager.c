@@ -3,6 +3,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "attribution.h"
+#include "hooks.h"
 #include "journal.h"
 #include "log.h"
 #include "manager.h"
@@ -15,12 +17,17 @@
 static void manager_alert(void *userdata, const struct alert *a)
 {
 	struct manager *m = userdata;
+	int r;
 
 	if (m->has_journal)
 		(void)journal_push(m->journal, a);
 	if (m->alerts_to_stderr)
 		log_line(a->priority, a->message);
 	api_publish_alert(m->api, a);
+	r = m->hooks ? hooks_run(m->hooks, a) : 0;
+	if (r < 0)
+		log_warning_errno(r, "Failed to run the hooks of alert #%" PRIu64 ", ignoring: %m",
+				  a->seq);
 }
 
 static void manager_forget(void *userdata, pid_t pid, uint64_t start_boottime)
@@ -29,6 +36,24 @@ static void manager_forget(void *userdata, pid_t pid, uint64_t start_boottime)
 
 	if (m->probe)
 		probe_forget(m->probe, pid, start_boottime);
+}
+
+/* The largest census group and the top creation site of e, for its alert. */
+static void manager_describe(void *userdata, const struct proc_entry *e, uint64_t now_ns,
+			     char *target, size_t target_size, char *site, size_t site_size)
+{
+	struct manager *m = userdata;
+
+	attribution_top(m->attribution, e, now_ns, target, target_size, site, site_size);
+}
+
+/* What a suspect leaks and where: census and creation sites follow its verdict. */
+static int manager_attribute(void *userdata, const struct proc_entry *e, uint64_t now_ns)
+{
+	struct manager *m = userdata;
+	int r = attribution_step(m->attribution, m->probe, e, now_ns);
+
+	return r == -ENOMEM ? r : 0;
 }
 
 struct counts_ctx {
@@ -364,8 +389,13 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 {
 	struct manager *m = userdata;
 	uint64_t now = now_boottime_ns(), since = watch_armed_since(m->watch);
+	struct attribution_stats as;
+	struct fdw_stats ks = {};
 	struct journal_stats js;
 
+	attribution_get_stats(m->attribution, &as);
+	if (m->probe)
+		probe_get_stats(m->probe, &ks);
 	*ret = (struct status_info){
 	    .version = FDWATCH_VERSION,
 	    .uptime_sec = (double)(now_boottime_ns() - m->started_boottime_ns) / 1e9,
@@ -384,6 +414,10 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .reconciliations = m->stats.reconciliations,
 	    .unseen_opens = m->stats.unseen_opens,
 	    .unseen_closes = m->stats.unseen_closes,
+	    .tracked_processes = as.tracked_now,
+	    .censuses = as.censuses,
+	    .sites_full = ks.sites_full,
+	    .sites_no_stack = ks.sites_no_stack,
 	    .alerts_sent = alerts_sent(m->alerts),
 	    .alerts_suppressed = alerts_suppressed(m->alerts),
 	    .probe_backend = probe_backend_to_string(m->config.probe_backend),
@@ -402,6 +436,8 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	ret->journal_sent = js.sent;
 	ret->journal_dropped = js.dropped;
 	ret->journal_failed = js.failed;
+	if (m->hooks)
+		hooks_get_stats(m->hooks, &ret->hooks);
 }
 
 /* Trace: a client names a suspect; armed at once, not at the next tick. */
@@ -454,10 +490,16 @@ int manager_new(struct fdw_config *config, const char *config_path,
 	r = alerts_new(&m->config.alerts, &m->alerts);
 	if (r < 0)
 		return r;
-	r = watch_new(
-	    m->procs, m->alerts, &m->config,
-	    &(struct watch_ops){.userdata = m, .alert = manager_alert, .forget = manager_forget},
-	    now_boottime_ns(), &m->watch);
+	r = watch_new(m->procs, m->alerts, &m->config,
+		      &(struct watch_ops){.userdata = m,
+					  .alert = manager_alert,
+					  .forget = manager_forget,
+					  .describe = manager_describe,
+					  .attribute = manager_attribute},
+		      now_boottime_ns(), &m->watch);
+	if (r < 0)
+		return r;
+	r = attribution_new(m->config.proc_root, &m->attribution);
 	if (r < 0)
 		return r;
 	r = journal_new(m->config.journal_queue, &m->journal);
@@ -481,6 +523,8 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .syscalls = m->config.probe_mode != PROBE_MODE_POLL,
 	    .max_processes = m->config.max_processes,
 	    .ringbuf_kib = m->config.ringbuf_kib,
+	    .max_tracked_fds = m->config.max_tracked_fds,
+	    .max_stacks = m->config.max_stacks,
 	    .ignore_tgid = getpid(),
 	    .verbose = verbose,
 	    .keepalive = manager_keepalive,
@@ -491,6 +535,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .get_status = manager_get_status,
 	    .trace = manager_trace,
 	    .userdata = m,
+	    .attribution = m->attribution,
 	};
 	enum probe_failure failure = PROBE_OK;
 	sigset_t mask;
@@ -499,6 +544,10 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	*ret_failure = PROBE_OK;
 	/* A client that goes away mid-reply must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* First: it blocks SIGCHLD, which every thread started later must inherit. */
+	r = hooks_new(m->event, &m->config.hooks, &m->hooks);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up alert hooks: %m");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -547,6 +596,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.",
 				       n);
 	m->api_listen_fd = n == 1 ? SD_LISTEN_FDS_START : -1;
+	sources.probe = m->probe;
 	r = api_new(m->event, &m->config, m->api_listen_fd, &sources, &m->api);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the API socket: %m");
@@ -578,12 +628,14 @@ void manager_free(struct manager *m)
 				    lost);
 	}
 	api_free(m->api);
+	hooks_free(m->hooks);
 	sd_event_source_unref(m->tick_source);
 	sd_event_source_unref(m->probe_source);
 	sd_event_source_unref(m->sigterm_source);
 	sd_event_source_unref(m->sigint_source);
 	sd_event_source_unref(m->sighup_source);
 	watch_free(m->watch);
+	attribution_free(m->attribution);
 	/* Detaches every program: nothing stays behind in the kernel. */
 	probe_free(m->probe);
 	proc_table_free(m->procs);

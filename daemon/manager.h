@@ -17,7 +17,9 @@
 struct probe;
 struct api;
 struct watch;
+struct attribution;
 struct journal;
+struct hooks;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -49,9 +51,11 @@ struct manager {
 	struct probe *probe;
 	struct proc_table *procs;
 	struct alerts *alerts;
-	struct watch *watch; /* the per-process step and the arming decision */
+	struct watch *watch;		 /* the per-process step and the arming decision */
+	struct attribution *attribution; /* census and creation sites of suspects */
 	struct api *api;
 	struct journal *journal; /* alerts to journald, off the loop */
+	struct hooks *hooks;	 /* alert hooks ([Alert] HooksDirectory=) */
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns; /* the latest /proc listing */

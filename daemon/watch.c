@@ -158,6 +158,7 @@ static bool counted_since(const struct watch *w, uint64_t since_ns)
 
 static void watch_judge(struct watch *w, struct proc_entry *e, uint64_t now_ns)
 {
+	char top_target[192] = "", top_site[512] = "";
 	const struct alert *a = NULL;
 	struct alert_subject subj = {
 	    .pid = e->pid,
@@ -171,9 +172,15 @@ static void watch_judge(struct watch *w, struct proc_entry *e, uint64_t now_ns)
 	    .hard_limit = e->hard_limit,
 	    .exited = e->exited,
 	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
+	    .top_target = top_target,
+	    .top_site = top_site,
+	    .container = e->container,
 	};
 	int r;
 
+	if (w->ops.describe)
+		w->ops.describe(w->ops.userdata, e, now_ns, top_target, sizeof(top_target),
+				top_site, sizeof(top_site));
 	r = alerts_judge(w->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns,
 			 &a);
 	if (r > 0 && a && w->ops.alert)
@@ -226,6 +233,11 @@ static int watch_assess(struct watch *w, struct proc_entry *e, const struct dete
 	r = detector_feed(e->detector, dc, &s, &e->verdict);
 	if (r < 0)
 		return r == -ENOMEM ? r : 0;
+	if (w->ops.attribute) {
+		r = w->ops.attribute(w->ops.userdata, e, now_ns);
+		if (r < 0)
+			return r;
+	}
 	if (e->verdict.state != e->prev_state || e->verdict.recovered || e->exited)
 		watch_judge(w, e, now_ns);
 	return 0;

@@ -53,6 +53,13 @@ struct watch_ops {
 	/* A process left the table: drop the probe's entry of pid if it is still the one that
 	 * started at start_boottime (ns). May be NULL. */
 	void (*forget)(void *userdata, pid_t pid, uint64_t start_boottime);
+	/* For an alert of e: what it holds most of and where it made it, in words ("" when
+	 * unknown). May be NULL. */
+	void (*describe)(void *userdata, const struct proc_entry *e, uint64_t now_ns, char *target,
+			 size_t target_size, char *site, size_t site_size);
+	/* After each verdict of e (census and creation sites of suspects). 0 or -ENOMEM. May be
+	 * NULL. */
+	int (*attribute)(void *userdata, const struct proc_entry *e, uint64_t now_ns);
 };
 
 struct watch_stats {
