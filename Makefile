@@ -32,10 +32,10 @@ else
 endif
 
 # Debian packages: build, then test. `make deps` installs what is missing.
-BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
+BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libsystemd-dev libcjson-dev \
 	libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
-	libclang-rt-14-dev gdb varlink-go man-db groff-base
+	libclang-rt-14-dev gdb varlink-go man-db groff-base prometheus prometheus-alertmanager
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
 PC_LIBS := libbpf libsystemd libcjson
@@ -49,14 +49,14 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-init
 	-I$(OUTPUT) -Ibpf -Idaemon $(SAN_FLAGS) \
 	$(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
 LDFLAGS += $(SAN_FLAGS)
-LIBS_CORE := $(shell pkg-config --libs libcjson 2>/dev/null) -lm
-LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lelf -lz -lpthread $(LIBS_CORE)
+LIBS_CORE := $(shell pkg-config --libs libcjson 2>/dev/null) -ldw -lelf -lm
+LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lz -lpthread $(LIBS_CORE)
 LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other
 # daemon/*.c is a pure module: it goes into libfdwatch-core.a, which the unit
 # tests link alone (the module rule: pure modules include no libbpf, sd-event or socket headers).
-SYS_MODULES := probe manager api varlink-server journal client
+SYS_MODULES := probe manager api varlink-server journal client hooks attribution
 MAINS := fdwatchd fdwatchctl
 SYS_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix .c,$(SYS_MODULES))))
 CORE_SRCS := $(filter-out $(SYS_SRCS) $(addprefix daemon/,$(addsuffix .c,$(MAINS))),$(wildcard daemon/*.c))
@@ -123,9 +123,12 @@ $(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard da
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(OUTPUT)/libfdwatch-core.a $(LIBS_TEST) -o $@
 
+# conn_leak's creation sites are unwound by frame pointers, as a service's would have to be.
+$(OUTPUT)/workloads/conn_leak: WL_CFLAGS := -fno-omit-frame-pointer
+
 $(OUTPUT)/workloads/%: tests/workloads/%.c tests/workloads/workload.h | $(OUTPUT)/workloads
 	$(call msg,CC-WL,$@)
-	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $< -lpthread -o $@
+	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $(WL_CFLAGS) $< -lpthread -o $@
 
 $(OUTPUT)/bench/%: tests/bench/%.c | $(OUTPUT)/bench
 	$(call msg,CC-BENCH,$@)
@@ -183,6 +186,7 @@ check: deps
 bench: deps
 	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/attribution.py
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/soak.py
 
 # The soak alone; SOAK_SEC=300 for a shorter one.
@@ -213,6 +217,7 @@ clean:
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
+EXAMPLESDIR ?= $(PREFIX)/share/doc/fdwatch/examples
 SYSCONFDIR ?= /etc
 ifneq ($(filter /usr /usr/local,$(PREFIX)),)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -231,12 +236,19 @@ install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(CATALOGDIR) $(DESTDIR)$(SYSCONFDIR)/fdwatch/fdwatch.conf.d \
+		$(DESTDIR)$(SYSCONFDIR)/fdwatch/hooks.d $(DESTDIR)$(EXAMPLESDIR)/hooks.d \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	$(Q)install -m 0755 $(OUTPUT)/fdwatchd $(DESTDIR)$(SBINDIR)/fdwatchd
 	$(Q)install -m 0755 $(OUTPUT)/fdwatchctl $(DESTDIR)$(BINDIR)/fdwatchctl
 	$(Q)sed 's|/usr/sbin/fdwatchd|$(SBINDIR)/fdwatchd|g' systemd/fdwatch.service \
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service
 	$(Q)install -m 0644 systemd/fdwatch.socket $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.socket
+	$(Q)install -m 0644 systemd/fdwatch-metrics.socket $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics.socket
+	$(Q)sed 's|/usr/bin/fdwatchctl|$(BINDIR)/fdwatchctl|g' systemd/fdwatch-metrics@.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics@.service && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics@.service
+	@# The Alertmanager hook is an example: copy it into $(SYSCONFDIR)/fdwatch/hooks.d to enable it.
+	$(Q)install -m 0755 config/hooks.d/alertmanager $(DESTDIR)$(EXAMPLESDIR)/hooks.d/alertmanager
 	$(Q)install -m 0644 systemd/fdwatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/fdwatch.conf
 	$(Q)install -m 0644 systemd/fdwatch.tmpfiles $(DESTDIR)$(TMPFILESDIR)/fdwatch.conf
 	$(Q)install -m 0644 systemd/fdwatch.catalog $(DESTDIR)$(CATALOGDIR)/fdwatch.catalog
@@ -247,6 +259,10 @@ install: all
 	$(Q)if [ -n "$(DESTDIR)" ] || [ ! -e $(SYSCONFDIR)/fdwatch/fdwatch.conf ]; then \
 		install -m 0644 config/fdwatch.conf $(DESTDIR)$(SYSCONFDIR)/fdwatch/fdwatch.conf; \
 	else echo "  KEEP     $(SYSCONFDIR)/fdwatch/fdwatch.conf"; fi
+	$(Q)if [ -n "$(DESTDIR)" ] || [ ! -e $(SYSCONFDIR)/fdwatch/fdwatch.conf.d/50-metrics.conf ]; then \
+		install -m 0644 config/fdwatch.conf.d/50-metrics.conf \
+			$(DESTDIR)$(SYSCONFDIR)/fdwatch/fdwatch.conf.d/50-metrics.conf; \
+	else echo "  KEEP     $(SYSCONFDIR)/fdwatch/fdwatch.conf.d/50-metrics.conf"; fi
 	@# On the live system, do what a package's postinst would; a DESTDIR is for packaging.
 	$(Q)if [ -z "$(DESTDIR)" ]; then \
 		systemd-sysusers $(SYSUSERSDIR)/fdwatch.conf || true; \
@@ -260,6 +276,8 @@ uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(DESTDIR)$(SBINDIR)/fdwatchd $(DESTDIR)$(BINDIR)/fdwatchctl \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.socket \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics.socket $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics@.service \
+		$(DESTDIR)$(EXAMPLESDIR)/hooks.d/alertmanager \
 		$(DESTDIR)$(SYSUSERSDIR)/fdwatch.conf $(DESTDIR)$(TMPFILESDIR)/fdwatch.conf \
 		$(DESTDIR)$(CATALOGDIR)/fdwatch.catalog $(DESTDIR)$(MANDIR)/man1/fdwatchctl.1 \
 		$(DESTDIR)$(MANDIR)/man5/fdwatch.conf.5 $(DESTDIR)$(MANDIR)/man8/fdwatchd.8

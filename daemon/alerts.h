@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "detector.h"
+#include "cgroup.h"
 
 enum alert_type {
 	ALERT_LEAK = 0,	 /* leaking (warning) */
@@ -40,6 +41,9 @@ struct alert_subject {
 	uint64_t hard_limit;
 	bool exited;
 	const char *fail_syscall; /* name of verdict.fail_nr (syscalls.h), or NULL */
+	const char *top_target;	  /* the census's largest group in words, or NULL */
+	const char *top_site;	  /* where most of the open fds were made, or NULL */
+	const struct cgroup_container *container; /* container and pod, or NULL */
 };
 
 struct alert {
@@ -55,11 +59,15 @@ struct alert {
 	uint64_t fds;
 	uint64_t soft_limit;
 	uint64_t hard_limit;
-	bool exited;	  /* recovered: the process exited */
-	char syscall[32]; /* exhausted: the syscall that failed, "" when unknown */
+	bool exited;			   /* recovered: the process exited */
+	char syscall[32];		   /* exhausted: the syscall that failed, "" when unknown */
+	struct cgroup_container container; /* zeroed when not in a container or pod */
 	struct detect_verdict verdict;
-	uint64_t suppressed; /* alerts for this process suppressed since the previous one */
-	char message[512];   /* the human one-liner */
+	uint64_t suppressed;  /* alerts for this process suppressed since the previous one */
+	char top_target[192]; /* rises: "206 pipe pairs held only by itself, oldest 41 s", or "" */
+	char top_site[512];   /* rises: "41 fds by socket(), oldest 9 s: __socket+0xb (libc.so.6) <
+				 ..." */
+	char message[512];    /* the human one-liner */
 };
 
 struct alerts_config {
@@ -110,7 +118,7 @@ size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct a
 int alert_format_message(const struct alert *al, char *buf, size_t size);
 
 /* Upper bound of the fields alert_to_fields() makes: size ret with it. */
-#define ALERT_FIELDS_MAX 32
+#define ALERT_FIELDS_MAX 40
 
 /*
  * Journald fields of an alert as "KEY=value" strings (MESSAGE=, MESSAGE_ID=,

@@ -86,6 +86,14 @@ static const struct key_desc keys[] = {
      */
     {SECTION_PROBE, "MaxProcesses", KEY_U32, CFG(max_processes), 64, 4194304, .restart = true},
     {SECTION_PROBE, "RingBufferKiB", KEY_RINGBUF_KIB, CFG(ringbuf_kib), 4, 262144, .restart = true},
+    /*
+     * Creation records of suspects' open fds: 24 B of key and value, ~88 B per entry with the
+     * preallocated hash (131072 took 11.0 MiB, make bench); the top, 16M, is 1.4 GiB.
+     */
+    {SECTION_PROBE, "MaxTrackedFds", KEY_U32, CFG(max_tracked_fds), 1024, 16777216,
+     .restart = true},
+    /* Distinct user stacks of the records, 256 B each (4096 took 1.1 MiB). */
+    {SECTION_PROBE, "MaxStacks", KEY_U32, CFG(max_stacks), 64, 1048576, .restart = true},
     {SECTION_PROBE, "TickSec", KEY_NSEC, CFG(tick_ns), 100 * NSEC_PER_MSEC, SEC(60)},
     {SECTION_PROBE, "RescanSec", KEY_NSEC, CFG(rescan_ns), SEC(1), SEC(3600)},
     {SECTION_PROBE, "ProcRoot", KEY_PATH, CFG(proc_root), 0, PATH_VALUE_MAX, .restart = true},
@@ -107,6 +115,16 @@ static const struct key_desc keys[] = {
     /* A queued alert is ~1 KiB (513 bytes of fields, iovecs, malloc): 65536 is 64 MiB. */
     {SECTION_ALERT, "JournalQueue", KEY_U32, CFG(journal_queue), 1, 65536},
     {SECTION_ALERT, "LogLevel", KEY_LOG_LEVEL, CFG(log_level)},
+    {SECTION_ALERT, "HooksDirectory", KEY_PATH, CFG(hooks.directory), 0, PATH_VALUE_MAX},
+    {SECTION_ALERT, "HookTimeoutSec", KEY_NSEC, CFG(hooks.timeout_ns), 100 * NSEC_PER_MSEC,
+     SEC(3600)},
+    /*
+     * Each running hook is a process: the shipped Alertmanager hook (python3) peaks at 19 MiB
+     * RSS (measured), so 64 at once stay near 1.2 GiB.
+     */
+    {SECTION_ALERT, "MaxConcurrentHooks", KEY_U32, CFG(hooks.max_concurrent), 1, 64},
+    /* A queued run holds the alert's JSON, at most 1.6 KiB (hooks.c): 65536 are 106 MiB. */
+    {SECTION_ALERT, "HookQueueSize", KEY_U32, CFG(hooks.queue_size), 0, 65536},
 
     {SECTION_API, "SocketPath", KEY_PATH, CFG(socket_path), 0,
      sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1, .restart = true},
@@ -189,6 +207,8 @@ int config_init(struct fdw_config *c)
 	    .probe_mode = PROBE_MODE_TRACEPOINT,
 	    .max_processes = 16384,
 	    .ringbuf_kib = 256,
+	    .max_tracked_fds = 131072,
+	    .max_stacks = 4096,
 	    .tick_ns = SEC(1),
 	    .rescan_ns = SEC(5),
 	    .alert_journal = true,
@@ -204,12 +224,14 @@ int config_init(struct fdw_config *c)
 	    .request_timeout_ns = SEC(5),
 	    .idle_timeout_ns = SEC(300),
 	    .max_output_bytes = 1048576,
+	    .hooks = {.timeout_ns = SEC(10), .max_concurrent = 4, .queue_size = 64},
 	};
 	detect_config_init(&c->detect);
 	alerts_config_init(&c->alerts);
 	c->proc_root = strdup("/proc");
 	c->socket_path = strdup(FDW_SOCKET_PATH);
-	if (!c->proc_root || !c->socket_path) {
+	c->hooks.directory = strdup(FDW_HOOKS_DIR);
+	if (!c->proc_root || !c->socket_path || !c->hooks.directory) {
 		config_done(c);
 		return -ENOMEM;
 	}
@@ -229,6 +251,7 @@ void config_done(struct fdw_config *c)
 		return;
 	free(c->proc_root);
 	free(c->socket_path);
+	free(c->hooks.directory);
 	free(c->socket_group);
 	free(c->admin_group);
 	for (size_t i = 0; i < c->n_rules; i++)

@@ -3,6 +3,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "attribution.h"
+#include "hooks.h"
 #include "journal.h"
 #include "log.h"
 #include "manager.h"
@@ -13,17 +15,24 @@
 /* Hand the alert on: nothing here waits for journald (the writer thread sends it). */
 static void manager_alert(struct manager *m, const struct alert *a)
 {
+	int r;
+
 	if (m->has_journal)
 		(void)journal_push(m->journal, a);
 	if (m->alerts_to_stderr)
 		log_line(a->priority, a->message);
 	api_publish_alert(m->api, a);
+	r = m->hooks ? hooks_run(m->hooks, a) : 0;
+	if (r < 0)
+		log_warning_errno(r, "Failed to run the hooks of alert #%" PRIu64 ", ignoring: %m",
+				  a->seq);
 }
 
 /* Judge e's latest verdict and send the alert that is due, if any. */
 static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_ns)
 {
 	const struct alert *a = NULL;
+	char top_target[192], top_site[512];
 	struct alert_subject subj = {
 	    .pid = e->pid,
 	    .start_ticks = e->start_ticks,
@@ -36,15 +45,28 @@ static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_
 	    .hard_limit = e->hard_limit,
 	    .exited = e->exited,
 	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
+	    .top_target = top_target,
+	    .top_site = top_site,
+	    .container = e->container,
 	};
 	int r;
 
+	attribution_top(m->attribution, e, now_ns, top_target, sizeof(top_target), top_site,
+			sizeof(top_site));
 	r = alerts_judge(m->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns,
 			 &a);
 	if (r < 0)
 		log_warning_errno(r, "Failed to judge %s[%d], ignoring: %m", e->comm, e->pid);
 	else if (r > 0 && a)
 		manager_alert(m, a);
+}
+
+/* What a suspect leaks and where: census and creation sites follow its verdict. */
+static int manager_attribute(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+{
+	int r = attribution_step(m->attribution, m->probe, e, now_ns);
+
+	return r == -ENOMEM ? r : 0;
 }
 
 /* Feed the detector one sample of e and act on the verdict. */
@@ -69,6 +91,9 @@ static int manager_assess(struct manager *m, struct proc_entry *e, uint64_t now_
 	r = detector_feed(e->detector, &dc, &s, &e->verdict);
 	if (r < 0)
 		return r == -ENOMEM ? r : 0;
+	r = manager_attribute(m, e, now_ns);
+	if (r < 0)
+		return r;
 	if (e->verdict.state != e->prev_state || e->verdict.recovered || e->exited)
 		manager_judge(m, e, now_ns);
 	return 0;
@@ -466,8 +491,13 @@ int manager_reload(struct manager *m)
 static void manager_get_status(void *userdata, struct status_info *ret)
 {
 	struct manager *m = userdata;
+	struct attribution_stats as;
+	struct fdw_stats ks = {};
 	struct journal_stats js;
 
+	attribution_get_stats(m->attribution, &as);
+	if (m->probe)
+		probe_get_stats(m->probe, &ks);
 	*ret = (struct status_info){
 	    .version = FDWATCH_VERSION,
 	    .uptime_sec = (double)(now_boottime_ns() - m->started_boottime_ns) / 1e9,
@@ -486,6 +516,10 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .reconciliations = m->stats.reconciliations,
 	    .unseen_opens = m->stats.unseen_opens,
 	    .unseen_closes = m->stats.unseen_closes,
+	    .tracked_processes = as.tracked_now,
+	    .censuses = as.censuses,
+	    .sites_full = ks.sites_full,
+	    .sites_no_stack = ks.sites_no_stack,
 	    .alerts_sent = alerts_sent(m->alerts),
 	    .alerts_suppressed = alerts_suppressed(m->alerts),
 	    .log_dropped = log_get_dropped(),
@@ -495,6 +529,8 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	ret->journal_sent = js.sent;
 	ret->journal_dropped = js.dropped;
 	ret->journal_failed = js.failed;
+	if (m->hooks)
+		hooks_get_stats(m->hooks, &ret->hooks);
 }
 
 int manager_new(struct fdw_config *config, const char *config_path,
@@ -530,6 +566,9 @@ int manager_new(struct fdw_config *config, const char *config_path,
 	r = alerts_new(&m->config.alerts, &m->alerts);
 	if (r < 0)
 		return r;
+	r = attribution_new(m->config.proc_root, &m->attribution);
+	if (r < 0)
+		return r;
 	r = journal_new(m->config.journal_queue, &m->journal);
 	if (r < 0)
 		return r;
@@ -550,6 +589,8 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .mode = m->config.probe_mode,
 	    .max_processes = m->config.max_processes,
 	    .ringbuf_kib = m->config.ringbuf_kib,
+	    .max_tracked_fds = m->config.max_tracked_fds,
+	    .max_stacks = m->config.max_stacks,
 	    .ignore_tgid = getpid(),
 	    .verbose = verbose,
 	    .keepalive = manager_keepalive,
@@ -559,6 +600,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .alerts = m->alerts,
 	    .get_status = manager_get_status,
 	    .userdata = m,
+	    .attribution = m->attribution,
 	};
 	enum probe_failure failure = PROBE_OK;
 	sigset_t mask;
@@ -567,6 +609,10 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	*ret_failure = PROBE_OK;
 	/* A client that goes away mid-reply must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* First: it blocks SIGCHLD, which every thread started later must inherit. */
+	r = hooks_new(m->event, &m->config.hooks, &m->hooks);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up alert hooks: %m");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -612,6 +658,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.",
 				       n);
 	m->api_listen_fd = n == 1 ? SD_LISTEN_FDS_START : -1;
+	sources.probe = m->probe;
 	r = api_new(m->event, &m->config, m->api_listen_fd, &sources, &m->api);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the API socket: %m");
@@ -642,11 +689,13 @@ void manager_free(struct manager *m)
 				    lost);
 	}
 	api_free(m->api);
+	hooks_free(m->hooks);
 	sd_event_source_unref(m->tick_source);
 	sd_event_source_unref(m->probe_source);
 	sd_event_source_unref(m->sigterm_source);
 	sd_event_source_unref(m->sigint_source);
 	sd_event_source_unref(m->sighup_source);
+	attribution_free(m->attribution);
 	/* Detaches every program: nothing stays behind in the kernel. */
 	probe_free(m->probe);
 	proc_table_free(m->procs);

@@ -16,7 +16,9 @@
 
 struct probe;
 struct api;
+struct attribution;
 struct journal;
+struct hooks;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -45,8 +47,10 @@ struct manager {
 	struct probe *probe;
 	struct proc_table *procs;
 	struct alerts *alerts;
+	struct attribution *attribution; /* census and creation sites of suspects */
 	struct api *api;
 	struct journal *journal; /* alerts to journald, off the loop */
+	struct hooks *hooks;	 /* alert hooks ([Alert] HooksDirectory=) */
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns;
