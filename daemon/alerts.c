@@ -199,14 +199,15 @@ uint64_t alerts_suppressed(const struct alerts *a)
 size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct alert **ret,
 		      size_t max)
 {
-	size_t k = 0;
+	size_t first = a->n, k = 0;
 
-	for (size_t i = 0; i < a->n && k < max; i++) {
-		const struct alert *al = &a->ring[(a->head + a->size - a->n + i) % a->size];
-
-		if (al->seq > since_seq)
-			ret[k++] = al;
-	}
+	/* The newest max after since_seq: walk back from the newest, then hand them out in order.
+	 */
+	while (first > 0 && a->n - first < max &&
+	       a->ring[(a->head + a->size - a->n + first - 1) % a->size].seq > since_seq)
+		first--;
+	for (size_t i = first; i < a->n; i++)
+		ret[k++] = &a->ring[(a->head + a->size - a->n + i) % a->size];
 	return k;
 }
 

@@ -97,7 +97,7 @@ void alerts_forget(struct alerts *a, pid_t pid);
 
 uint64_t alerts_sent(const struct alerts *a);
 uint64_t alerts_suppressed(const struct alerts *a);
-/* History, oldest first: up to max alerts with seq > since_seq into ret; returns how many.
+/* History, oldest first: the newest max alerts with seq > since_seq into ret; returns how many.
  * The pointers stay valid until the next alerts_judge() or alerts_set_config(). */
 size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct alert **ret,
 		      size_t max);
