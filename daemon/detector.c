@@ -137,15 +137,40 @@
 /*
  * Retry loop: at least 5 attempts in the window, gaps with a coefficient of
  * variation <= 0.25 (a sleep-paced loop measures ~0.01; requests arriving at
- * random measure ~1), one kind >= 90% of creations, closes <= 10% of them,
- * and each segment's gain per attempt within 25% of the window's (one attempt
- * split by a tick edge moves a 1 s segment of a 10/s loop by 10%).
+ * random measure ~1), and each segment's net gain per attempt within 25% of
+ * the window's (one attempt split by a tick edge moves a 1 s segment of a
+ * 10/s loop by 10%). What an attempt closes of its own is no matter: a
+ * subprocess with a pipe creates 4 pipe fds and closes 3; what counts is the
+ * net gain that is never given back.
  */
 #define RETRY_MIN_ATTEMPTS   5
 #define RETRY_MAX_CV	     0.25
-#define RETRY_KIND_SHARE     0.9
-#define RETRY_CLOSE_SHARE    0.1
 #define RETRY_GAIN_TOLERANCE 0.25
+/*
+ * Growing (a notice at most, but what the API shows): the count rose by
+ * min_growth within leak_min_sec, along a fit that explains at least half of
+ * its variance, by more than NOISE_FACTOR times its largest drop, over
+ * MIN_POINTS_SLOW samples at least (two samples are a step, not growth). A churner
+ * whose count hops between its base and a batch in flight has a flat fit
+ * (R^2 ~0) and drops as far as it rises, however high the hops reach.
+ */
+#define R2_GROWING 0.5
+/*
+ * Rhythm. A release gives back at least half of what the ramp since the
+ * latest trough gained (and min_growth): a sawtooth that closes everything
+ * gives back all of it, noise around a leak under way gives back a few fds of
+ * hundreds gained. A cycle counts for the trend of the troughs when its ramp
+ * rose over 3+ samples spanning MIN_SPAN_SEC (noise that hops every 0.5 s does
+ * not ramp for 3 s); a leak under a GC needs 4 troughs in a row, each higher
+ * than the one before, min_growth higher in all. The claim lapses when no
+ * release comes for TROUGH_LAPSE_PERIODS of its period.
+ */
+#define RELEASE_SHARE	     0.5
+#define CYCLES_KEPT	     8
+#define RAMP_MIN_UPS	     3
+#define TROUGH_MIN_CYCLES    4
+#define TROUGH_LAPSE_PERIODS 3.0
+#define TROUGH_CONFIDENCE    0.9
 /* Stepwise: fewer than half the tick intervals grew, by 2+ fds per step on average. */
 #define STEP_UP_SHARE 0.5
 #define STEP_MIN_SIZE 2.0
@@ -169,8 +194,9 @@ struct point {
 	uint32_t fds;
 	uint32_t closed;
 	uint32_t bursts;
-	uint32_t up_ticks; /* sample intervals in which fds rose, since the history started */
-	uint32_t ticks;	   /* sample intervals since the history started */
+	uint32_t up_ticks;  /* sample intervals in which fds rose, since the history started */
+	uint32_t ticks;	    /* sample intervals since the history started */
+	uint32_t uncounted; /* sample intervals the probe did not count, since then */
 	uint32_t created[FDW_KIND_MAX];
 };
 
@@ -206,6 +232,29 @@ struct leak_desc {
 	double per_attempt;
 	double confidence;
 	uint64_t closed_recent;
+	bool counted;
+};
+
+/* One cycle of a process that gives back what it took. */
+struct cycle {
+	uint64_t t_ns;	 /* when the release was seen */
+	uint32_t trough; /* the low before the ramp */
+	uint32_t peak;	 /* the ramp's top */
+	bool ramp;	 /* a ramp (RAMP_MIN_UPS samples over MIN_SPAN_SEC), not a hop */
+};
+
+/* The process's own rhythm: its releases and the trend of their troughs. */
+struct rhythm {
+	uint32_t lo, hi;       /* the current trough, the top of the ramp since */
+	uint64_t lo_ns, hi_ns; /* when each was reached */
+	uint32_t ups;	       /* samples that set a new top since lo */
+	struct cycle c[CYCLES_KEPT];
+	unsigned n; /* cycles seen; the latest CYCLES_KEPT are kept */
+	uint32_t max_peak, max_amp;
+	uint64_t last_ns;	/* the latest release */
+	bool rising;		/* the troughs rise: a leak under a GC */
+	unsigned rising_cycles; /* troughs in the rising run */
+	double rise, period;	/* per cycle; seconds between cycles */
 };
 
 struct detector {
@@ -219,10 +268,12 @@ struct detector {
 
 	bool seen[FDW_STATE_MAX];
 	uint64_t seen_ns[FDW_STATE_MAX]; /* when each raw state last held */
-	bool episode;			 /* state reached leaking since the last ok */
+	bool episode;			 /* state reached leaking since it was last below */
 	int fail_err;			 /* EMFILE or ENFILE of the latest failure */
 	bool has_leak;
 	struct leak_desc leak;
+	uint32_t uncounted; /* see struct point */
+	struct rhythm rhythm;
 };
 
 /* A window: pointers into one ring, oldest first, the current point last. */
@@ -254,7 +305,7 @@ static const char *const state_names[FDW_STATE_MAX] = {
 static const char *const pattern_names[FDW_PATTERN_MAX] = {
     [FDW_PATTERN_NONE] = "none",	 [FDW_PATTERN_LINEAR] = "linear",
     [FDW_PATTERN_STEPWISE] = "stepwise", [FDW_PATTERN_RETRY_LOOP] = "retry-loop",
-    [FDW_PATTERN_AT_LIMIT] = "at-limit",
+    [FDW_PATTERN_AT_LIMIT] = "at-limit", [FDW_PATTERN_RISING_TROUGHS] = "rising-troughs",
 };
 
 static const char *const kind_names[FDW_KIND_MAX] = {
@@ -338,10 +389,12 @@ void detect_config_init(struct detect_config *c)
 	     */
 	    .leak_min_sec = 60,
 	    /*
-	     * 5 min: the time to get a person or a restart policy onto it;
-	     * with less left, a warning is too weak a word.
+	     * 1 min: about what a paged person needs to open a shell on the
+	     * host and restart the service. With more left, a warning
+	     * (leaking) still leaves time to act; a leak with an hour left
+	     * must not page like one with seconds left.
 	     */
-	    .critical_eta_sec = 300,
+	    .critical_eta_sec = 60,
 	    .critical_percent = 90,
 	    /*
 	     * 16 fds: one request of a typical server takes 2-6 fds (a
@@ -470,7 +523,7 @@ static const struct point *level_oldest(const struct history *h, int l)
 }
 
 static void point_from_sample(const struct detect_sample *s, uint32_t up_ticks, uint32_t ticks,
-			      struct point *ret)
+			      uint32_t uncounted, struct point *ret)
 {
 	*ret = (struct point){
 	    .t_ns = s->t_ns,
@@ -481,6 +534,7 @@ static void point_from_sample(const struct detect_sample *s, uint32_t up_ticks, 
 	    .bursts = (uint32_t)s->bursts,
 	    .up_ticks = up_ticks,
 	    .ticks = ticks,
+	    .uncounted = uncounted,
 	};
 	for (int k = 0; k < FDW_KIND_MAX; k++)
 		ret->created[k] = (uint32_t)s->created[k];
@@ -658,18 +712,16 @@ static uint32_t window_drawdown(const struct window *w)
 }
 
 /* Creations by kind between the window's first and last points. */
-static void window_kinds(const struct window *w, uint32_t *ret_kinds, enum fdw_kind *ret_main,
-			 uint64_t *ret_created, uint64_t *ret_main_created)
+static void window_kinds(const struct window *w, uint32_t *ret_kinds, enum fdw_kind *ret_main)
 {
 	const struct point *a = w->p[0], *b = w->p[w->n - 1];
-	uint64_t created = 0, top = 0;
+	uint64_t top = 0;
 	enum fdw_kind main = FDW_KIND_OTHER;
 	uint32_t kinds = 0;
 
 	for (int k = 0; k < FDW_KIND_MAX; k++) {
 		uint32_t dk = b->created[k] - a->created[k];
 
-		created += dk;
 		if (dk > top) {
 			top = dk;
 			main = k;
@@ -680,10 +732,6 @@ static void window_kinds(const struct window *w, uint32_t *ret_kinds, enum fdw_k
 			kinds |= 1U << k;
 	*ret_kinds = kinds;
 	*ret_main = main;
-	if (ret_created)
-		*ret_created = created;
-	if (ret_main_created)
-		*ret_main_created = top;
 }
 
 static uint64_t window_closed(const struct window *w, size_t from)
@@ -720,11 +768,16 @@ static double leak_required_sec(const struct detect_config *cfg, bool clean, dou
 }
 
 /*
- * Bursts of one kind at a regular period with a constant gain each and no
- * closes. On success fills *ret_period_sec and *ret_per_attempt.
+ * Attempts (bursts of creations) at a regular period with the same net gain
+ * each. On success fills *ret_period_sec and *ret_per_attempt.
  */
-static bool window_retry_loop(const struct window *w, uint64_t created, uint64_t main_created,
-			      double *ret_period_sec, double *ret_per_attempt)
+static bool window_counted(const struct window *w)
+{
+	return w->p[w->n - 1]->uncounted == w->p[0]->uncounted;
+}
+
+static bool window_retry_loop(const struct window *w, double *ret_period_sec,
+			      double *ret_per_attempt)
 {
 	const struct point *a = w->p[0], *b = w->p[w->n - 1];
 	uint32_t attempts = b->bursts - a->bursts;
@@ -734,8 +787,8 @@ static bool window_retry_loop(const struct window *w, uint64_t created, uint64_t
 	int nseg = window_segments(w);
 	size_t bound[5];
 
-	if (gaps < RETRY_MIN_ATTEMPTS || !(net > 0) || main_created < RETRY_KIND_SHARE * created ||
-	    window_closed(w, 0) > RETRY_CLOSE_SHARE * created)
+	/* Cadence is claimed only from counters that advanced over the whole window. */
+	if (!window_counted(w) || gaps < RETRY_MIN_ATTEMPTS || !(net > 0))
 		return false;
 	mean = (double)(b->gap_sum_us - a->gap_sum_us) / gaps;
 	var = (double)(b->gap_sq_us - a->gap_sq_us) / gaps - mean * mean;
@@ -774,14 +827,13 @@ static bool window_retry_loop(const struct window *w, uint64_t created, uint64_t
 static void window_describe(const struct window *w, struct leak_desc *ret)
 {
 	const struct point *a = w->p[0], *b = w->p[w->n - 1];
-	uint64_t created, main_created;
 	uint32_t up = b->up_ticks - a->up_ticks, ticks = b->ticks - a->ticks;
 	double net = (double)b->fds - (double)a->fds;
 
-	*ret = (struct leak_desc){.pattern = FDW_PATTERN_LINEAR};
-	window_kinds(w, &ret->kinds, &ret->main_kind, &created, &main_created);
+	*ret = (struct leak_desc){.pattern = FDW_PATTERN_LINEAR, .counted = window_counted(w)};
+	window_kinds(w, &ret->kinds, &ret->main_kind);
 	ret->closed_recent = window_closed(w, 0);
-	if (window_retry_loop(w, created, main_created, &ret->period_sec, &ret->per_attempt))
+	if (window_retry_loop(w, &ret->period_sec, &ret->per_attempt))
 		ret->pattern = FDW_PATTERN_RETRY_LOOP;
 	else if (ticks > 0 && up > 0 && up < STEP_UP_SHARE * ticks && net / up >= STEP_MIN_SIZE)
 		ret->pattern = FDW_PATTERN_STEPWISE;
@@ -799,6 +851,7 @@ struct analysis {
 	uint32_t kinds;
 	enum fdw_kind main_kind;
 	uint64_t closed;
+	bool counted;
 };
 
 static uint64_t sec_to_ns(double sec)
@@ -873,6 +926,7 @@ static void detector_analyze(const struct detector *d, const struct detect_confi
 	double sigma[LEVELS];
 	struct window w, best;
 	uint32_t noise;
+	size_t growing_n;
 	struct fit f;
 	bool whole;
 	int l;
@@ -885,16 +939,20 @@ static void detector_analyze(const struct detector *d, const struct detect_confi
 	l = level_for(d->h, from, &whole);
 	window_collect(d->h, l, from, &w);
 	window_fit(&w, &f);
-	a->growing = cur->fds >= f.min_fds + MAX(cfg->min_growth, 1);
+	growing_n = w.n;
 	a->rate = f.slope;
 	a->r2 = f.r2;
-	window_kinds(&w, &a->kinds, &a->main_kind, NULL, NULL);
+	window_kinds(&w, &a->kinds, &a->main_kind);
 	a->closed = window_closed(&w, 0);
+	a->counted = window_counted(&w);
 	/* The noise envelope: the largest drop within leak_min_sec, at every sample (level 0) too.
 	 */
 	noise = window_drawdown(&w);
 	window_collect(d->h, 0, from, &w);
 	noise = MAX(noise, window_drawdown(&w));
+	a->growing = growing_n >= MIN_POINTS_SLOW &&
+		     cur->fds >= f.min_fds + MAX(cfg->min_growth, 1) && f.rise >= cfg->min_growth &&
+		     f.r2 >= R2_GROWING && f.rise > NOISE_FACTOR * noise;
 
 	/* Nothing rose by min_growth within the history: no window can show a leak. */
 	if (cur->fds < history_min_fds(d->h, window_start_ns(cur, max_w)) + MAX(cfg->min_growth, 1))
@@ -947,14 +1005,128 @@ static void detector_analyze(const struct detector *d, const struct detect_confi
 	}
 }
 
+/*
+ * The trend of the troughs, after a release: the run of the latest ramp
+ * cycles whose troughs each stand higher than the one before.
+ */
+static void rhythm_trend(struct rhythm *r, const struct detect_config *cfg)
+{
+	unsigned kept = MIN(r->n, (unsigned)CYCLES_KEPT), k = 1;
+	const struct cycle *last = &r->c[(r->n - 1) % CYCLES_KEPT], *first = last;
+
+	r->rising = false;
+	r->rising_cycles = 0;
+	if (!last->ramp)
+		return;
+	while (k < kept) {
+		const struct cycle *prev = &r->c[(r->n - 1 - k) % CYCLES_KEPT];
+
+		if (!prev->ramp || prev->trough >= first->trough)
+			break;
+		first = prev;
+		k++;
+	}
+	if (k < TROUGH_MIN_CYCLES || last->trough < first->trough + MAX(cfg->min_growth, 1) ||
+	    last->t_ns <= first->t_ns)
+		return;
+	r->rising = true;
+	r->rising_cycles = k;
+	r->rise = (double)(last->trough - first->trough) / (k - 1);
+	r->period = (double)(last->t_ns - first->t_ns) / NSEC_PER_SEC / (k - 1);
+}
+
+/* Follow troughs and ramps; true when this sample released most of the ramp (a new cycle). */
+static bool rhythm_feed(struct rhythm *r, const struct detect_config *cfg, uint32_t fds,
+			uint64_t t_ns, bool first)
+{
+	uint32_t amp, mg = MAX(cfg->min_growth, 1);
+	struct cycle *c;
+
+	if (!first && fds > r->hi) {
+		r->hi = fds;
+		r->hi_ns = t_ns;
+		r->ups++;
+	}
+	amp = r->hi - r->lo;
+	if (first || amp < mg || r->hi < fds + MAX((double)mg, RELEASE_SHARE * amp)) {
+		/* Below the trough (and no release): a new, lower trough. */
+		if (first || fds < r->lo) {
+			r->lo = r->hi = fds;
+			r->lo_ns = r->hi_ns = t_ns;
+			r->ups = 0;
+		}
+		return false;
+	}
+
+	c = &r->c[r->n++ % CYCLES_KEPT];
+	*c = (struct cycle){
+	    .t_ns = t_ns,
+	    .trough = r->lo,
+	    .peak = r->hi,
+	    .ramp = r->ups >= RAMP_MIN_UPS &&
+		    r->hi_ns - r->lo_ns >= SPAN_SLACK * MIN_SPAN_SEC * NSEC_PER_SEC,
+	};
+	r->max_peak = MAX(r->max_peak, r->hi);
+	r->max_amp = MAX(r->max_amp, amp);
+	r->last_ns = t_ns;
+	r->lo = r->hi = fds;
+	r->lo_ns = r->hi_ns = t_ns;
+	r->ups = 0;
+	rhythm_trend(r, cfg);
+	return true;
+}
+
+/* The rhythm's verdict holds until TROUGH_LAPSE_PERIODS pass without a release. */
+static bool rhythm_rising(const struct rhythm *r, uint64_t t_ns)
+{
+	return r->rising &&
+	       (double)(t_ns - r->last_ns) <= TROUGH_LAPSE_PERIODS * r->period * NSEC_PER_SEC;
+}
+
+/*
+ * A process that released before is judged on its rhythm: a ramp within what
+ * its cycles reached (its highest peak plus its largest swing) is one more
+ * cycle, not a leak. The rhythm is forgotten after window_sec without a release.
+ */
+static bool rhythm_explains(const struct rhythm *r, const struct detect_config *cfg, uint32_t fds,
+			    uint64_t t_ns)
+{
+	return r->n > 0 && t_ns - r->last_ns <= cfg->window_sec * NSEC_PER_SEC &&
+	       (uint64_t)fds <= (uint64_t)r->max_peak + r->max_amp;
+}
+
+/*
+ * The episode keeps its story: a retry loop stays one (only a release clears
+ * it), a kind once named stays named; a linear or stepwise leak may turn out
+ * to be a retry loop as evidence grows.
+ */
+static void leak_desc_merge(struct leak_desc *old, const struct leak_desc *now)
+{
+	struct leak_desc m = *now;
+
+	if (old->pattern == FDW_PATTERN_RETRY_LOOP && now->pattern != FDW_PATTERN_RETRY_LOOP) {
+		m.pattern = old->pattern;
+		m.period_sec = old->period_sec;
+		m.per_attempt = old->per_attempt;
+	} else if (now->pattern != FDW_PATTERN_RETRY_LOOP && old->pattern != FDW_PATTERN_NONE) {
+		m.pattern = old->pattern;
+	}
+	if (old->kinds) {
+		m.kinds = old->kinds | now->kinds;
+		m.main_kind = old->main_kind;
+	}
+	*old = m;
+}
+
 int detector_feed(struct detector *d, const struct detect_config *cfg,
 		  const struct detect_sample *s, struct detect_verdict *ret)
 {
-	uint64_t emfile0, enfile0, near = 0, cooldown_ns;
+	uint64_t emfile0, enfile0, near_fds = 0, cooldown_ns;
 	enum fdw_state raw = FDW_STATE_OK, state;
+	bool near, released, rising, leak;
+	struct rhythm *rh = &d->rhythm;
 	struct analysis an;
 	struct point cur;
-	bool at_limit;
 	int fail_err = 0;
 
 	if (!d || !cfg || !s || !ret)
@@ -989,34 +1161,79 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 		d->ticks++;
 		if (s->fds > d->last.fds)
 			d->up_ticks++;
+		if (!s->counted)
+			d->uncounted++;
 	}
-	point_from_sample(s, d->up_ticks, d->ticks, &cur);
+	point_from_sample(s, d->up_ticks, d->ticks, d->uncounted, &cur);
 	if (d->started)
 		history_push(d->h, cfg, &cur);
 	if (!d->have_last)
 		d->first_point = cur;
+	released = rhythm_feed(rh, cfg, cur.fds, s->t_ns, !d->have_last);
 	d->last = *s;
 	d->last_point = cur;
 	d->have_last = true;
 
 	detector_analyze(d, cfg, s, &an);
 
+	/* A ramp within the process's own rhythm is one more cycle; a release ends any claim. */
+	if (an.leak && rhythm_explains(rh, cfg, cur.fds, s->t_ns))
+		an.leak = false;
+	rising = rhythm_rising(rh, s->t_ns);
+	leak = an.leak || rising;
+	if (released) {
+		d->has_leak = false;
+		if (!rising)
+			for (int st = FDW_STATE_GROWING; st < FDW_STATE_MAX; st++)
+				d->seen[st] = false;
+	}
+
 	if (limit_known(s->soft_limit))
-		near = MIN(cfg->near_limit_fds, s->soft_limit / NEAR_LIMIT_DIVISOR);
-	at_limit = limit_known(s->soft_limit) && s->fds + near >= s->soft_limit;
+		near_fds = MIN(cfg->near_limit_fds, s->soft_limit / NEAR_LIMIT_DIVISOR);
+	near = limit_known(s->soft_limit) &&
+	       (s->fds + near_fds >= s->soft_limit ||
+		(double)s->fds * 100 >= cfg->critical_percent * (double)s->soft_limit);
 	if (an.growing)
 		raw = FDW_STATE_GROWING;
-	if (an.leak)
+	if (leak)
 		raw = FDW_STATE_LEAKING;
-	if (an.leak && an.leak_eta >= 0 && an.leak_eta < cfg->critical_eta_sec)
-		raw = FDW_STATE_CRITICAL;
-	if (raw >= FDW_STATE_GROWING && limit_known(s->soft_limit) &&
-	    (double)s->fds * 100 >= cfg->critical_percent * (double)s->soft_limit)
-		raw = FDW_STATE_CRITICAL;
-	if (at_limit)
-		raw = MAX(raw, FDW_STATE_CRITICAL);
+	/* Near the limit: flat is a warning, moving towards it is critical. */
+	if (near)
+		raw = leak ? FDW_STATE_CRITICAL : FDW_STATE_LEAKING;
 	if (fail_err)
 		raw = FDW_STATE_EXHAUSTED;
+
+	*ret = (struct detect_verdict){
+	    .pattern = FDW_PATTERN_NONE,
+	    .rate = an.rate,
+	    .eta_sec = -1,
+	    .kinds = an.kinds,
+	    .main_kind = an.main_kind,
+	    .closed_recent = an.closed,
+	    .counted = an.counted,
+	    .fail_nr = -1,
+	    .fails = s->emfile + s->enfile,
+	};
+	if (rising) {
+		uint32_t top = MAX(cur.fds, rh->c[(rh->n - 1) % CYCLES_KEPT].peak);
+
+		ret->pattern = FDW_PATTERN_RISING_TROUGHS;
+		ret->rate = rh->rise / rh->period;
+		ret->eta_sec = eta_of(s->soft_limit, top, ret->rate);
+		ret->per_attempt = rh->rise;
+		ret->period_sec = rh->period;
+		ret->confidence = TROUGH_CONFIDENCE;
+	} else if (an.leak) {
+		if (d->has_leak)
+			leak_desc_merge(&d->leak, &an.desc);
+		else
+			d->leak = an.desc;
+		d->has_leak = true;
+		ret->rate = an.leak_rate;
+		ret->eta_sec = an.leak_eta;
+	}
+	if (leak && ret->eta_sec >= 0 && ret->eta_sec < cfg->critical_eta_sec && !fail_err)
+		raw = FDW_STATE_CRITICAL;
 
 	/* The highest state seen within cooldown_sec: rises at once, falls after cooldown_sec. */
 	d->seen[raw] = true;
@@ -1026,30 +1243,10 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 	for (int st = raw + 1; st < FDW_STATE_MAX; st++)
 		if (d->seen[st] && s->t_ns - d->seen_ns[st] < cooldown_ns)
 			state = st;
+	ret->state = state;
 
-	*ret = (struct detect_verdict){
-	    .state = state,
-	    .pattern = FDW_PATTERN_NONE,
-	    .rate = an.leak ? an.leak_rate : an.rate,
-	    .eta_sec = -1,
-	    .kinds = an.kinds,
-	    .main_kind = an.main_kind,
-	    .closed_recent = an.closed,
-	    .fail_nr = -1,
-	    .fails = s->emfile + s->enfile,
-	};
-	if (state >= FDW_STATE_GROWING)
-		ret->eta_sec = eta_of(s->soft_limit, s->fds, ret->rate);
-	if (state >= FDW_STATE_GROWING && !an.leak)
-		ret->confidence = 0.5 * an.r2;
-
-	if (an.leak) {
-		d->leak = an.desc;
-		d->has_leak = true;
-	}
 	/* What to say about it: the leak now, else the one that led here, else the limit. */
-	if (an.leak || (raw == FDW_STATE_EXHAUSTED && d->has_leak) ||
-	    (!at_limit && raw < FDW_STATE_CRITICAL && state >= FDW_STATE_LEAKING && d->has_leak)) {
+	if (!rising && d->has_leak && (an.leak || (!near && state >= FDW_STATE_LEAKING))) {
 		ret->pattern = d->leak.pattern;
 		ret->kinds = d->leak.kinds;
 		ret->main_kind = d->leak.main_kind;
@@ -1057,10 +1254,22 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 		ret->per_attempt = d->leak.per_attempt;
 		ret->confidence = d->leak.confidence;
 		ret->closed_recent = d->leak.closed_recent;
-	} else if (at_limit || raw == FDW_STATE_CRITICAL) {
+		ret->counted = d->leak.counted;
+		if (!an.leak)
+			ret->rate = 0;
+	} else if (!leak && near) {
+		/* Flat near the limit: no rate, no ETA (it is not moving). */
 		ret->pattern = FDW_PATTERN_AT_LIMIT;
+		ret->rate = 0;
 		ret->confidence = 1;
+	} else if (!leak && state >= FDW_STATE_GROWING && an.growing) {
+		ret->eta_sec = eta_of(s->soft_limit, s->fds, ret->rate);
+		ret->confidence = 0.5 * an.r2;
+	} else if (!leak) {
+		ret->rate = MAX(ret->rate, 0.0) * (state >= FDW_STATE_GROWING);
 	}
+	if (state >= FDW_STATE_LEAKING && ret->eta_sec < 0 && leak)
+		ret->eta_sec = eta_of(s->soft_limit, s->fds, ret->rate);
 	if (state == FDW_STATE_EXHAUSTED) {
 		ret->fail_nr = d->last.last_fail_nr;
 		ret->fail_err = fail_err ?: d->fail_err;
@@ -1071,8 +1280,9 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 
 	if (state >= FDW_STATE_LEAKING) {
 		d->episode = true;
-	} else if (state == FDW_STATE_OK && d->episode) {
+	} else if (d->episode) {
 		ret->recovered = true;
+		ret->released = released;
 		d->episode = false;
 		d->has_leak = false;
 	}

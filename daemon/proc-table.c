@@ -325,6 +325,8 @@ void proc_entry_to_sample(const struct proc_entry *e, uint64_t now_ns, struct de
 	    .bursts = e->bursts,
 	    .burst_gap_sum_us = e->burst_gap_sum_us,
 	    .burst_gap_sq_us = e->burst_gap_sq_us,
+	    /* The probe is attached for the daemon's whole life: it counts every fd syscall. */
+	    .counted = true,
 	};
 	memcpy(ret->created, e->created, sizeof(ret->created));
 	/* What the probe could not see still counts, as "other". */
