@@ -4,9 +4,12 @@
  * history, the message and the journald fields (README "Logs").
  *
  * A process's episode starts when its state first reaches leaking (or
- * higher) and ends with one recovered alert: when the detector says it
- * recovered, or when the process exits. Rises alert at once; falls are
- * silent until the recovery.
+ * higher) and ends with one recovered alert: when its state falls below
+ * leaking (stopped, or released when the detector saw the fds given back), or
+ * when the process exits. Rises alert at once; falls within the episode are
+ * silent. Besides each process, a group of processes with the same unit and
+ * comm (the backends of one database, the children of one shell) shares a
+ * rate limit, and gets one flat near-limit warning per interval.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,9 +26,10 @@ struct alert_rec {
 	uint64_t start_ticks;
 	enum fdw_state last_state; /* of the latest judged verdict */
 	bool judged;
-	bool episode;	     /* reached leaking or higher since the latest recovery */
-	bool episode_sent;   /* ... and an alert of it went out */
-	bool exhausted_sent; /* its first exhausted alert went out */
+	bool episode;			  /* reached leaking or higher since the latest recovery */
+	bool episode_sent;		  /* ... and an alert of it went out */
+	bool exhausted_sent;		  /* its first exhausted alert went out */
+	enum fdw_pattern episode_pattern; /* of the episode's first alert that went out */
 	bool has_last[ALERT_TYPE_MAX];
 	uint64_t last_ns[ALERT_TYPE_MAX]; /* boottime of the latest alert of each type */
 	uint64_t window_start_ns;	  /* burst window */
@@ -34,8 +38,19 @@ struct alert_rec {
 	UT_hash_handle hh;
 };
 
+/* What processes of one unit and comm share. */
+struct alert_group {
+	char key[sizeof(((struct alert *)0)->unit) + sizeof(((struct alert *)0)->comm) + 1];
+	uint64_t window_start_ns; /* burst window */
+	uint64_t window_count;
+	bool has_flat;
+	uint64_t flat_ns; /* the latest flat near-limit warning */
+	UT_hash_handle hh;
+};
+
 struct alerts {
 	struct alerts_config cfg;
+	struct alert_group *groups;
 	struct alert *ring;
 	size_t size; /* slots in ring */
 	size_t head; /* next slot to write */
@@ -60,6 +75,18 @@ static const char *const type_names[ALERT_TYPE_MAX] = {
     [ALERT_EXHAUSTED] = "exhausted",
     [ALERT_RECOVERED] = "recovered",
 };
+
+static const char *const end_names[ALERT_END_MAX] = {
+    [ALERT_END_NONE] = "",
+    [ALERT_END_STOPPED] = "stopped",
+    [ALERT_END_RELEASED] = "released",
+    [ALERT_END_EXITED] = "exited",
+};
+
+const char *alert_end_to_string(enum alert_end e)
+{
+	return (unsigned)e < ALERT_END_MAX ? end_names[e] : NULL;
+}
 
 static const int priorities[ALERT_TYPE_MAX] = {
     [ALERT_LEAK] = LOG_WARNING,
@@ -153,6 +180,7 @@ int alerts_new(const struct alerts_config *cfg, struct alerts **ret)
 
 void alerts_free(struct alerts *a)
 {
+	struct alert_group *g, *gtmp;
 	struct alert_rec *r, *tmp;
 
 	if (!a)
@@ -161,6 +189,11 @@ void alerts_free(struct alerts *a)
 	{
 		HASH_DEL(a->recs, r);
 		free(r);
+	}
+	HASH_ITER(hh, a->groups, g, gtmp)
+	{
+		HASH_DEL(a->groups, g);
+		free(g);
 	}
 	free(a->ring);
 	free(a);
@@ -233,6 +266,38 @@ static struct alert_rec *alerts_rec(struct alerts *a, const struct alert_subject
 	return r;
 }
 
+static bool group_idle(const struct alerts *a, const struct alert_group *g, uint64_t now)
+{
+	uint64_t interval = a->cfg.min_interval_ns;
+
+	return now - g->window_start_ns >= interval &&
+	       (!g->has_flat || now - g->flat_ns >= interval);
+}
+
+/* The group of subj, new when none; groups whose windows all passed are dropped then. NULL: OOM. */
+static struct alert_group *alerts_group(struct alerts *a, const struct alert_subject *subj,
+					uint64_t now)
+{
+	struct alert_group *g, *tmp;
+	char key[sizeof(g->key)];
+
+	snprintf(key, sizeof(key), "%s\n%s", subj->unit ?: "", subj->comm ?: "");
+	HASH_FIND_STR(a->groups, key, g);
+	if (g)
+		return g;
+	HASH_ITER(hh, a->groups, g, tmp)
+	if (group_idle(a, g, now)) {
+		HASH_DEL(a->groups, g);
+		free(g);
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	memcpy(g->key, key, sizeof(key));
+	HASH_ADD_STR(a->groups, key, g);
+	return g;
+}
+
 static enum alert_type rise_type(enum fdw_state s)
 {
 	return s == FDW_STATE_EXHAUSTED	 ? ALERT_EXHAUSTED
@@ -240,8 +305,12 @@ static enum alert_type rise_type(enum fdw_state s)
 					 : ALERT_LEAK;
 }
 
-/* Within the rate limit? Counts the alert into the burst window when it is. */
-static bool alerts_admit(struct alerts *a, struct alert_rec *r, enum alert_type t, uint64_t now)
+/*
+ * Within the rate limits of the process and of its group? Counts the alert
+ * into both burst windows when it is. flat: a flat near-limit warning.
+ */
+static bool alerts_admit(struct alerts *a, struct alert_rec *r, struct alert_group *g,
+			 enum alert_type t, bool flat, uint64_t now)
 {
 	uint64_t interval = a->cfg.min_interval_ns;
 	bool exempt = t == ALERT_RECOVERED || (t == ALERT_EXHAUSTED && !r->exhausted_sent);
@@ -250,16 +319,49 @@ static bool alerts_admit(struct alerts *a, struct alert_rec *r, enum alert_type 
 		r->window_start_ns = now;
 		r->window_count = 0;
 	}
+	if (interval > 0 && (g->window_count == 0 || now - g->window_start_ns >= interval)) {
+		g->window_start_ns = now;
+		g->window_count = 0;
+	}
 	if (!exempt && interval > 0) {
 		if (r->has_last[t] && now - r->last_ns[t] < interval)
 			return false;
-		if (a->cfg.burst > 0 && r->window_count >= a->cfg.burst)
+		if (a->cfg.burst > 0 &&
+		    (r->window_count >= a->cfg.burst || g->window_count >= a->cfg.burst))
+			return false;
+		if (flat && g->has_flat && now - g->flat_ns < interval)
 			return false;
 	}
 	r->window_count++;
 	r->has_last[t] = true;
 	r->last_ns[t] = now;
+	if (!exempt)
+		g->window_count++;
+	if (flat) {
+		g->has_flat = true;
+		g->flat_ns = now;
+	}
 	return true;
+}
+
+static bool limit_known(uint64_t limit)
+{
+	return limit > 0 && limit != UINT64_MAX;
+}
+
+/*
+ * The count when an EMFILE failure happened: every fd number below the soft
+ * limit was in use (all but one for a call that makes two, as pipe2() does).
+ * The count read now may be lower: the process may have begun to exit.
+ */
+static uint64_t fds_at_failure(const struct alert_subject *subj)
+{
+	const char *sc = subj->fail_syscall ?: "";
+	uint64_t pair = streq(sc, "pipe") || streq(sc, "pipe2") || streq(sc, "socketpair");
+
+	if (!limit_known(subj->soft_limit))
+		return subj->fds;
+	return MAX(subj->fds, subj->soft_limit - pair);
 }
 
 static void copy_string(char *dst, size_t size, const char *src)
@@ -272,9 +374,11 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 		 const struct alert **ret)
 {
 	enum alert_type type = ALERT_TYPE_MAX;
+	enum alert_end end = ALERT_END_NONE;
+	struct alert_group *g;
 	struct alert_rec *r;
 	struct alert *al;
-	bool repeat;
+	bool repeat, flat;
 
 	if (!a || !subj || !v || (unsigned)v->state >= FDW_STATE_MAX)
 		return -EINVAL;
@@ -283,17 +387,24 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 	r = alerts_rec(a, subj);
 	if (!r)
 		return -ENOMEM;
+	g = alerts_group(a, subj, boottime_ns);
+	if (!g)
+		return -ENOMEM;
 
 	/*
 	 * A rise to leaking or higher alerts, once: the same verdict judged again
 	 * (as when the caller retires an exited process) is no new rise.
 	 */
 	repeat = r->judged && r->last_state == v->state;
-	if (v->state >= FDW_STATE_LEAKING && v->state > prev_state && !repeat)
+	if (v->state >= FDW_STATE_LEAKING && v->state > prev_state && !repeat && !subj->exited)
 		type = rise_type(v->state);
-	else if ((v->recovered || subj->exited) &&
-		 (r->episode || prev_state >= FDW_STATE_LEAKING || v->state >= FDW_STATE_LEAKING))
+	else if (r->episode && (subj->exited || v->state < FDW_STATE_LEAKING))
 		type = ALERT_RECOVERED;
+	if (type == ALERT_RECOVERED)
+		end = subj->exited  ? ALERT_END_EXITED
+		      : v->released ? ALERT_END_RELEASED
+				    : ALERT_END_STOPPED;
+	flat = type == ALERT_LEAK && v->pattern == FDW_PATTERN_AT_LIMIT;
 	r->judged = true;
 	r->last_state = v->state;
 	if (v->state >= FDW_STATE_LEAKING)
@@ -312,13 +423,15 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 			return 0;
 		}
 	}
-	if (!alerts_admit(a, r, type, boottime_ns)) {
+	if (!alerts_admit(a, r, g, type, flat, boottime_ns)) {
 		r->suppressed++;
 		a->suppressed++;
 		return 0;
 	}
-	if (type != ALERT_RECOVERED)
+	if (type != ALERT_RECOVERED && !r->episode_sent) {
 		r->episode_sent = true;
+		r->episode_pattern = v->pattern;
+	}
 	if (type == ALERT_EXHAUSTED)
 		r->exhausted_sent = true;
 
@@ -334,14 +447,19 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 	    .fds = subj->fds,
 	    .soft_limit = subj->soft_limit,
 	    .hard_limit = subj->hard_limit,
-	    .exited = subj->exited && type == ALERT_RECOVERED,
+	    .exited = end == ALERT_END_EXITED,
+	    .end = end,
+	    .episode_pattern = type == ALERT_RECOVERED ? r->episode_pattern : v->pattern,
 	    .verdict = *v,
 	    .suppressed = r->suppressed,
 	};
 	copy_string(al->comm, sizeof(al->comm), subj->comm);
 	copy_string(al->unit, sizeof(al->unit), subj->unit);
-	if (type == ALERT_EXHAUSTED)
+	if (type == ALERT_EXHAUSTED) {
 		copy_string(al->syscall, sizeof(al->syscall), subj->fail_syscall);
+		if (v->fail_err == EMFILE)
+			al->fds = fds_at_failure(subj);
+	}
 	/* Too long only with an absurd comm: the cut message is still worth sending. */
 	(void)alert_format_message(al, al->message, sizeof(al->message));
 	r->suppressed = 0;
@@ -399,7 +517,9 @@ static void format_rate(char *s, size_t size, double per_sec)
 	char num[24];
 	size_t i = 0;
 
-	while (i + 1 < ELEMENTSOF(units) && fabs(per_sec) * units[i].mult < 1)
+	/* 0.95 and up prints as 1 (one decimal): "+1/s", as FDWATCH_RATE says 1.0, not "+57/min".
+	 */
+	while (i + 1 < ELEMENTSOF(units) && fabs(per_sec) * units[i].mult < 0.95)
 		i++;
 	format_number(num, sizeof(num), per_sec * units[i].mult,
 		      fabs(per_sec) * units[i].mult >= 10 ? 0 : 1);
@@ -421,18 +541,13 @@ static void format_duration(char *s, size_t size, double sec)
 		snprintf(s, size, "%.0f d", sec / 86400);
 }
 
-/* "~10 s" to EMFILE: whole seconds below two minutes. */
+/* "~10 s" to EMFILE: whole seconds below two minutes, cut as FDWATCH_ETA_SEC is. */
 static void format_eta(char *s, size_t size, double sec)
 {
 	if (sec < 120)
-		snprintf(s, size, "%.0f s", sec);
+		snprintf(s, size, "%.0f s", floor(sec));
 	else
 		format_duration(s, size, sec);
-}
-
-static bool limit_known(uint64_t limit)
-{
-	return limit > 0 && limit != UINT64_MAX;
 }
 
 /* "812/1024" or "812" when the limit is unknown or unlimited. */
@@ -452,7 +567,8 @@ static const char *main_kind(const struct detect_verdict *v)
 
 static bool is_leak_pattern(enum fdw_pattern p)
 {
-	return p == FDW_PATTERN_LINEAR || p == FDW_PATTERN_STEPWISE || p == FDW_PATTERN_RETRY_LOOP;
+	return p == FDW_PATTERN_LINEAR || p == FDW_PATTERN_STEPWISE ||
+	       p == FDW_PATTERN_RETRY_LOOP || p == FDW_PATTERN_RISING_TROUGHS;
 }
 
 /* "; retry loop: +2 pipe every 0.10 s, none closed" / "; steady growth, 40 closed". */
@@ -468,6 +584,11 @@ static void buf_pattern(struct buf *b, const struct detect_verdict *v)
 		buf_printf(b, "; retry loop: +%s%s%s every %s", num, kind ? " " : "", kind ?: "",
 			   period);
 		break;
+	case FDW_PATTERN_RISING_TROUGHS:
+		format_number(num, sizeof(num), v->per_attempt, 1);
+		format_duration(period, sizeof(period), v->period_sec);
+		buf_printf(b, "; its troughs rise +%s a cycle (every %s)", num, period);
+		return; /* what a cycle closes is its rhythm, not news */
 	case FDW_PATTERN_STEPWISE:
 		buf_printf(b, "; in steps");
 		break;
@@ -477,6 +598,8 @@ static void buf_pattern(struct buf *b, const struct detect_verdict *v)
 	default:
 		return;
 	}
+	if (!v->counted)
+		return; /* closes were not counted */
 	if (v->closed_recent == 0)
 		buf_printf(b, ", none closed");
 	else
@@ -544,11 +667,16 @@ int alert_format_message(const struct alert *al, char *buf, size_t size)
 		}
 		break;
 	case ALERT_RECOVERED:
-		if (al->exited) {
+		if (al->end == ALERT_END_EXITED) {
 			buf_printf(&b, "exited");
 			break;
 		}
-		buf_printf(&b, "stopped leaking: ");
+		if (al->end == ALERT_END_RELEASED)
+			buf_printf(&b, "released its fds: ");
+		else if (al->episode_pattern == FDW_PATTERN_AT_LIMIT)
+			buf_printf(&b, "is no longer near its fd limit: ");
+		else
+			buf_printf(&b, "stopped leaking: ");
 		buf_count(&b, al);
 		buf_printf(&b, " open");
 		break;
@@ -604,7 +732,11 @@ int alert_to_fields(const struct alert *al, char **ret, size_t max)
 	field_add(&f, "SYSLOG_IDENTIFIER=fdwatchd");
 	field_add(&f, "OBJECT_PID=%d", (int)al->pid);
 	field_add(&f, "FDWATCH_TYPE=%s", type_names[al->type]);
-	field_add(&f, "FDWATCH_STATE=%s", fdw_state_to_string(v->state) ?: "ok");
+	/* A closing line says the state the process fell back to, or that it is gone. */
+	field_add(&f, "FDWATCH_STATE=%s",
+		  al->end == ALERT_END_EXITED ? "exited" : fdw_state_to_string(v->state) ?: "ok");
+	if (al->end != ALERT_END_NONE)
+		field_add(&f, "FDWATCH_END=%s", end_names[al->end]);
 	field_add(&f, "FDWATCH_FDS=%llu", (unsigned long long)al->fds);
 	field_limit(&f, "FDWATCH_LIMIT", al->soft_limit);
 	field_limit(&f, "FDWATCH_HARD_LIMIT", al->hard_limit);
@@ -629,6 +761,11 @@ int alert_to_fields(const struct alert *al, char **ret, size_t max)
 		field_add(&f, "FDWATCH_PERIOD_SEC=%s", num);
 		format_number(num, sizeof(num), v->per_attempt, 2);
 		field_add(&f, "FDWATCH_PER_ATTEMPT=%s", num);
+	} else if (v->pattern == FDW_PATTERN_RISING_TROUGHS) {
+		format_number(num, sizeof(num), v->period_sec, 3);
+		field_add(&f, "FDWATCH_PERIOD_SEC=%s", num);
+		format_number(num, sizeof(num), v->per_attempt, 2);
+		field_add(&f, "FDWATCH_RISE_PER_CYCLE=%s", num);
 	}
 	field_add(&f, "FDWATCH_CONFIDENCE=%.2f", isfinite(v->confidence) ? v->confidence : 0);
 	if (al->type == ALERT_EXHAUSTED) {

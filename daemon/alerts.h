@@ -19,6 +19,17 @@ enum alert_type {
 	ALERT_TYPE_MAX,
 };
 
+/* How an episode ended: the closing (recovered) alert says which. */
+enum alert_end {
+	ALERT_END_NONE = 0, /* not a closing alert */
+	ALERT_END_STOPPED,  /* the count stopped rising (or left the limit's vicinity) */
+	ALERT_END_RELEASED, /* the process gave most of its growth back */
+	ALERT_END_EXITED,   /* the process exited */
+	ALERT_END_MAX,
+};
+/* "", "stopped", "released", "exited". */
+const char *alert_end_to_string(enum alert_end e);
+
 /* Fixed MESSAGE_ID per type (128-bit, as journald wants), documented in systemd/fdwatch.catalog. */
 const char *alert_type_message_id(enum alert_type t);
 const char *
@@ -55,8 +66,10 @@ struct alert {
 	uint64_t fds;
 	uint64_t soft_limit;
 	uint64_t hard_limit;
-	bool exited;	  /* recovered: the process exited */
-	char syscall[32]; /* exhausted: the syscall that failed, "" when unknown */
+	bool exited;			  /* recovered: the process exited */
+	enum alert_end end;		  /* recovered: how the episode ended */
+	enum fdw_pattern episode_pattern; /* recovered: what the episode's first alert said */
+	char syscall[32];		  /* exhausted: the syscall that failed, "" when unknown */
 	struct detect_verdict verdict;
 	uint64_t suppressed; /* alerts for this process suppressed since the previous one */
 	char message[512];   /* the human one-liner */
@@ -65,9 +78,11 @@ struct alert {
 struct alerts_config {
 	uint64_t
 	    min_interval_ns; /* per process, between two alerts of the same type (0: no limit) */
-	uint64_t burst;	     /* per process: at most this many alerts per min_interval window
-			      * (0: no limit); a process's first exhausted alert and every
-			      * recovered one are never held back, but count */
+	uint64_t burst;	     /* per process, and per group of processes with the same unit and
+			      * comm: at most this many alerts per min_interval window (0: no
+			      * limit); a process's first exhausted alert and every recovered one
+			      * are never held back, but count. A group gets one flat near-limit
+			      * warning per min_interval. */
 	size_t history_size; /* alerts kept in memory (at least 1 is kept) */
 };
 void alerts_config_init(struct alerts_config *c);
@@ -88,6 +103,9 @@ void alerts_set_config(struct alerts *a, const struct alerts_config *cfg);
  * call that adds one) when an alert is due; 0 when none is due or it was
  * rate limited (counted in alerts_suppressed()); -errno on error.
  * prev_state is the state from the previous verdict of the same process.
+ * An episode whose opening alert went out gets exactly one closing
+ * (recovered) alert: when the state falls below leaking, whatever it falls
+ * to, or when the process exits, whichever comes first.
  */
 int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_state prev_state,
 		 const struct detect_verdict *v, uint64_t realtime_ns, uint64_t boottime_ns,
