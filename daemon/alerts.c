@@ -32,7 +32,8 @@ struct alert_rec {
 	enum fdw_pattern episode_pattern; /* of the episode's first alert that went out */
 	bool has_last[ALERT_TYPE_MAX];
 	uint64_t last_ns[ALERT_TYPE_MAX]; /* boottime of the latest alert of each type */
-	uint64_t window_start_ns;	  /* burst window */
+	enum fdw_pattern last_pattern[ALERT_TYPE_MAX]; /* ... and what it said */
+	uint64_t window_start_ns;		       /* burst window */
 	uint64_t window_count;
 	uint64_t suppressed; /* since the latest alert that went out */
 	UT_hash_handle hh;
@@ -307,11 +308,12 @@ static enum alert_type rise_type(enum fdw_state s)
 
 /*
  * Within the rate limits of the process and of its group? Counts the alert
- * into both burst windows when it is. flat: a flat near-limit warning.
+ * into both burst windows when it is.
  */
 static bool alerts_admit(struct alerts *a, struct alert_rec *r, struct alert_group *g,
-			 enum alert_type t, bool flat, uint64_t now)
+			 enum alert_type t, enum fdw_pattern pattern, uint64_t now)
 {
+	bool flat = t == ALERT_LEAK && pattern == FDW_PATTERN_AT_LIMIT;
 	uint64_t interval = a->cfg.min_interval_ns;
 	bool exempt = t == ALERT_RECOVERED || (t == ALERT_EXHAUSTED && !r->exhausted_sent);
 
@@ -324,7 +326,10 @@ static bool alerts_admit(struct alerts *a, struct alert_rec *r, struct alert_gro
 		g->window_count = 0;
 	}
 	if (!exempt && interval > 0) {
-		if (r->has_last[t] && now - r->last_ns[t] < interval)
+		/* The same story again: a new one (a sawtooth's first ramp, then its rising
+		 * troughs) is news. */
+		if (r->has_last[t] && now - r->last_ns[t] < interval &&
+		    r->last_pattern[t] == pattern)
 			return false;
 		if (a->cfg.burst > 0 &&
 		    (r->window_count >= a->cfg.burst || g->window_count >= a->cfg.burst))
@@ -335,6 +340,7 @@ static bool alerts_admit(struct alerts *a, struct alert_rec *r, struct alert_gro
 	r->window_count++;
 	r->has_last[t] = true;
 	r->last_ns[t] = now;
+	r->last_pattern[t] = pattern;
 	if (!exempt)
 		g->window_count++;
 	if (flat) {
@@ -378,7 +384,7 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 	struct alert_group *g;
 	struct alert_rec *r;
 	struct alert *al;
-	bool repeat, flat;
+	bool repeat;
 
 	if (!a || !subj || !v || (unsigned)v->state >= FDW_STATE_MAX)
 		return -EINVAL;
@@ -404,7 +410,7 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 		end = subj->exited  ? ALERT_END_EXITED
 		      : v->released ? ALERT_END_RELEASED
 				    : ALERT_END_STOPPED;
-	flat = type == ALERT_LEAK && v->pattern == FDW_PATTERN_AT_LIMIT;
+
 	r->judged = true;
 	r->last_state = v->state;
 	if (v->state >= FDW_STATE_LEAKING)
@@ -423,7 +429,7 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 			return 0;
 		}
 	}
-	if (!alerts_admit(a, r, g, type, flat, boottime_ns)) {
+	if (!alerts_admit(a, r, g, type, v->pattern, boottime_ns)) {
 		r->suppressed++;
 		a->suppressed++;
 		return 0;

@@ -76,14 +76,14 @@ struct alert {
 };
 
 struct alerts_config {
-	uint64_t
-	    min_interval_ns; /* per process, between two alerts of the same type (0: no limit) */
-	uint64_t burst;	     /* per process, and per group of processes with the same unit and
-			      * comm: at most this many alerts per min_interval window (0: no
-			      * limit); a process's first exhausted alert and every recovered one
-			      * are never held back, but count. A group gets one flat near-limit
-			      * warning per min_interval. */
-	size_t history_size; /* alerts kept in memory (at least 1 is kept) */
+	uint64_t min_interval_ns; /* per process, between two alerts of the same type and pattern
+				   * (0: no limit) */
+	uint64_t burst;		  /* per process, and per group of processes with the same unit and
+				   * comm: at most this many alerts per min_interval window (0: no
+				   * limit); a process's first exhausted alert and every recovered one
+				   * are never held back, but count. A group gets one flat near-limit
+				   * warning per min_interval. */
+	size_t history_size;	  /* alerts kept in memory (at least 1 is kept) */
 };
 void alerts_config_init(struct alerts_config *c);
 

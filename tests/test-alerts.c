@@ -242,12 +242,28 @@ static void test_rate_limit(void **state)
 				 ALERT_LEAK);
 		assert_int_equal(al->suppressed, 0);
 	}
+	/* Another story within 5 min is news (a sawtooth's first ramp, then its rising troughs). */
+	{
+		struct alert_subject other = subject(9);
+		struct detect_verdict troughs = leak;
+
+		other.comm = "worker"; /* another group: python3 of backend.service had its 3 */
+		troughs.pattern = FDW_PATTERN_RISING_TROUGHS;
+		assert_int_equal(judge(a, &other, FDW_STATE_OK, &leak, 3 * MIN_NS, NULL),
+				 ALERT_LEAK);
+		assert_int_equal(judge(a, &other, FDW_STATE_LEAKING, &ok, 3 * MIN_NS + 1, NULL),
+				 ALERT_RECOVERED);
+		assert_int_equal(judge(a, &other, FDW_STATE_OK, &troughs, 3 * MIN_NS + 2, NULL),
+				 ALERT_LEAK);
+		assert_int_equal(judge(a, &other, FDW_STATE_LEAKING, &ok, 3 * MIN_NS + 3, NULL),
+				 ALERT_RECOVERED);
+	}
 	/* After 5 min it goes out again, carrying the count of what was held back. */
 	assert_int_equal(judge(a, &subj, FDW_STATE_OK, &leak, 6 * MIN_NS, &al), ALERT_LEAK);
 	assert_int_equal(al->suppressed, 2);
 	assert_int_equal(judge(a, &subj, FDW_STATE_LEAKING, &ok, 7 * MIN_NS, &al), ALERT_RECOVERED);
 	assert_int_equal(al->suppressed, 0);
-	assert_int_equal(alerts_sent(a), 5);
+	assert_int_equal(alerts_sent(a), 9);
 	assert_int_equal(alerts_suppressed(a), 2);
 	alerts_free(a);
 }
