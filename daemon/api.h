@@ -1,42 +1,62 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * api.h - the API socket: a Unix stream socket on the manager's sd-event
- * loop speaking the Varlink-shaped protocol of varlink.h (interfaces
- * org.varlink.service and io.fdwatch; the IDL is in varlink.c).
+ * api.h - the io.fdwatch methods (the IDL is in varlink.c) on the Varlink
+ * transport of varlink-server.h. This layer knows the process table, the
+ * alerts and the configuration; it does not know the manager, which hands
+ * it what the methods read (struct api_sources) and feeds it alerts.
  *
- * Who sees what: SO_PEERCRED at connect time. root and members of
- * [Api] AdminGroup= see every process and alert; others only their own
- * (manager_may_see()). Limits, all from [Api] in the config and read at use,
- * so SIGHUP changes them for new events: MaxRequestBytes (a larger request
- * gets RequestTooLarge and the connection is closed), MaxClients and
- * MaxClientsPerUid (extra connections get TooManyClients and are closed),
- * RequestTimeoutSec (a request must arrive whole in time: slow senders are
- * cut off), IdleTimeoutSec (silent clients, not subscribers, are closed),
- * MaxOutputBytes (a client whose unread replies exceed it is dropped: a
- * subscriber that does not read never blocks the daemon).
+ * Who sees what: SO_PEERCRED at connect time. root and members of [Api]
+ * AdminGroup= see every process and alert; others only their own. Limits
+ * come from [Api] in the config (see api_set_config()): MaxRequestBytes (a
+ * larger request gets RequestTooLarge and the connection is closed),
+ * MaxClients and MaxClientsPerUid (extra connections get TooManyClients and
+ * are closed), RequestTimeoutSec (a request must arrive whole in time: slow
+ * senders are cut off), IdleTimeoutSec (silent clients, not subscribers, are
+ * closed), MaxOutputBytes (a client whose unread replies exceed it is
+ * dropped: a subscriber that does not read never blocks the daemon).
+ *
+ * To add a method: a method_*() in api.c, a line in its method table, and
+ * the method in the IDL in varlink.c. To add a GetStatus field: a field in
+ * struct status_info (json.h), filled by whoever fills the rest.
  */
 #ifndef FDWATCH_API_H
 #define FDWATCH_API_H
 
-#include "alerts.h"
+#include <systemd/sd-event.h>
 
-struct manager;
-struct api_server;
+#include "alerts.h"
+#include "config.h"
+#include "json.h"
+#include "proc-table.h"
+
+struct api;
+
+/* What the methods read: borrowed, must outlive the api. */
+struct api_sources {
+	struct proc_table *procs;
+	struct alerts *alerts;
+	/*
+	 * Fill the daemon's part of GetStatus: everything but visible, clients,
+	 * subscribers, client_uid and client_admin, which the api fills.
+	 */
+	void (*get_status)(void *userdata, struct status_info *ret);
+	void *userdata;
+};
 
 /*
- * Start serving on listen_fd (a listening socket from systemd socket
- * activation, taken over and closed on free) or, when listen_fd < 0, on a
- * socket bound at m->config.socket_path (FDW_SOCKET_PATH when NULL): its
- * directory is created 0755, a stale socket left by a dead daemon is
- * removed (a live one gives -EADDRINUSE), and mode and group are set from
- * [Api] SocketMode=/SocketGroup= before listen(). 0 or -errno.
+ * Start serving on event: on listen_fd (a listening socket from systemd
+ * socket activation, taken over and closed on free) or, when listen_fd < 0,
+ * on a socket bound at config->socket_path (FDW_SOCKET_PATH when NULL),
+ * with [Api] SocketMode=/SocketGroup=. config is read at once and by every
+ * later call (it must stay valid; see api_set_config()). 0 or -errno, logged.
  */
-int api_server_new(struct manager *m, int listen_fd, struct api_server **ret);
+int api_new(sd_event *event, const struct fdw_config *config, int listen_fd,
+	    const struct api_sources *sources, struct api **ret);
 /* Disconnect every client, close the socket and unlink it if we bound it. NULL-safe. */
-void api_server_free(struct api_server *s);
-/* Send a to every subscriber allowed to see it; drops subscribers whose queue is full. */
-void api_server_publish_alert(struct api_server *s, const struct alert *a);
-/* Connected clients now. */
-unsigned api_server_clients(const struct api_server *s);
+void api_free(struct api *a);
+/* A new configuration (SIGHUP): [Api] limits and AdminGroup= for what happens from now on. */
+void api_set_config(struct api *a, const struct fdw_config *config);
+/* Send alert to every subscriber allowed to see it; drops subscribers whose queue is full. */
+void api_publish_alert(struct api *a, const struct alert *alert);
 
 #endif

@@ -147,6 +147,28 @@ static const struct rule_override {
 #undef RULE_OVERRIDE
 };
 
+static const char *const probe_modes[] = {
+    [PROBE_MODE_TRACEPOINT] = "tracepoint",
+    [PROBE_MODE_RAW] = "raw",
+};
+
+const char *probe_mode_to_string(enum probe_mode m)
+{
+	if ((size_t)m >= ELEMENTSOF(probe_modes))
+		return NULL;
+	return probe_modes[m];
+}
+
+int probe_mode_from_string(const char *s, enum probe_mode *ret)
+{
+	for (size_t i = 0; s && i < ELEMENTSOF(probe_modes); i++)
+		if (streq(s, probe_modes[i])) {
+			*ret = (enum probe_mode)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 static const char *const log_levels[] = {
     [LOG_EMERG] = "emerg",     [LOG_ALERT] = "alert",	[LOG_CRIT] = "crit", [LOG_ERR] = "err",
     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
@@ -293,7 +315,7 @@ static void key_print(const struct key_desc *k, const void *field, FILE *f)
 
 	switch (k->type) {
 	case KEY_PROBE_MODE:
-		fputs(*(const enum probe_mode *)field == PROBE_MODE_RAW ? "raw" : "tracepoint", f);
+		fputs(probe_mode_to_string(*(const enum probe_mode *)field), f);
 		return;
 	case KEY_U32:
 	case KEY_RINGBUF_KIB:
@@ -409,15 +431,10 @@ static int key_parse(const struct key_desc *k, const char *value, void *field, c
 
 	switch (k->type) {
 	case KEY_PROBE_MODE:
-		if (streq(value, "tracepoint"))
-			*(enum probe_mode *)field = PROBE_MODE_TRACEPOINT;
-		else if (streq(value, "raw"))
-			*(enum probe_mode *)field = PROBE_MODE_RAW;
-		else {
-			snprintf(reason, size, "must be tracepoint or raw");
-			return -EINVAL;
-		}
-		return 0;
+		r = probe_mode_from_string(value, field);
+		if (r < 0)
+			snprintf(reason, size, "must be %s", PROBE_MODE_NAMES);
+		return r;
 
 	case KEY_U32:
 	case KEY_U64:
@@ -618,8 +635,10 @@ _printf_(3, 4) static void report(struct parse_ctx *ctx, struct loc loc, const c
 	ctx->n_errors++;
 	if (!ctx->err)
 		return;
-	if (loc.file >= 0)
+	if (loc.file >= 0 && loc.line > 0)
 		fprintf(ctx->err, "%s:%u: ", ctx->files[loc.file], loc.line);
+	else if (loc.file >= 0) /* a setting from the command line: its flag */
+		fprintf(ctx->err, "%s: ", ctx->files[loc.file]);
 	va_start(ap, fmt);
 	vfprintf(ctx->err, fmt, ap);
 	va_end(ap);
@@ -1098,6 +1117,32 @@ static int parse_dropins(struct parse_ctx *ctx, const char *dir)
 	return 0;
 }
 
+/* A setting from outside the files, as if it were a line of a last file named after its origin. */
+static int apply_setting(struct parse_ctx *ctx, const struct config_setting *set)
+{
+	char **files;
+
+	files = reallocarray(ctx->files, ctx->n_files + 1, sizeof(*files));
+	if (!files)
+		return -ENOMEM;
+	ctx->files = files;
+	files[ctx->n_files] = strdup(set->origin);
+	if (!files[ctx->n_files])
+		return -ENOMEM;
+	ctx->n_files++;
+	ctx->line = 0;
+	ctx->section = SECTION_INVALID;
+	snprintf(ctx->section_name, sizeof(ctx->section_name), "%s", set->section);
+	for (size_t i = 0; i < ELEMENTSOF(section_names); i++)
+		if (section_names[i] && streq(set->section, section_names[i]))
+			ctx->section = (enum section)i;
+	if (ctx->section == SECTION_INVALID)
+		report(ctx, here(ctx), "[%s]: unknown section", set->section);
+	else
+		global_set(ctx, set->key, set->value);
+	return ctx->error;
+}
+
 static const struct key_desc *key_by_name(const char *name)
 {
 	return key_find(SECTION_NONE, name);
@@ -1160,7 +1205,8 @@ static void config_check(struct parse_ctx *ctx)
 	}
 }
 
-int config_load(const char *path, FILE *err, struct fdw_config *ret)
+int config_load(const char *path, const struct config_setting *settings, size_t n_settings,
+		FILE *err, struct fdw_config *ret)
 {
 	_cleanup_(config_done) struct fdw_config c = {};
 	_cleanup_(parse_ctx_done) struct parse_ctx ctx = {.c = &c, .err = err};
@@ -1186,6 +1232,11 @@ int config_load(const char *path, FILE *err, struct fdw_config *ret)
 	r = parse_dropins(&ctx, dropins);
 	if (r < 0)
 		return r;
+	for (size_t i = 0; i < n_settings; i++) {
+		r = apply_setting(&ctx, &settings[i]);
+		if (r < 0)
+			return r;
+	}
 	config_check(&ctx);
 	if (ctx.error)
 		return ctx.error;
@@ -1266,6 +1317,21 @@ const struct fdw_rule *config_match(const struct fdw_config *c, const char *comm
 			ret->critical_percent = match->critical_percent;
 	}
 	return match;
+}
+
+int config_keep_restart_keys(struct fdw_config *dst, const struct fdw_config *running)
+{
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		const struct key_desc *k = &keys[i];
+		int r;
+
+		if (!k->restart)
+			continue;
+		r = key_copy(k, (char *)dst + k->offset, (const char *)running + k->offset);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 int config_restart_needed(const struct fdw_config *a, const struct fdw_config *b, FILE *err)

@@ -20,6 +20,12 @@ enum probe_mode {
 	PROBE_MODE_TRACEPOINT = 0, /* per-syscall tracepoints (default) */
 	PROBE_MODE_RAW,		   /* one raw_tp on sys_exit */
 };
+/* Every mode's name, for messages. */
+#define PROBE_MODE_NAMES "tracepoint or raw"
+/* "tracepoint", "raw" (config, flags, API, logs); NULL when out of range. */
+const char *probe_mode_to_string(enum probe_mode m);
+/* The mode named s: 0, or -EINVAL. */
+int probe_mode_from_string(const char *s, enum probe_mode *ret);
 
 /* A [Rule] section: processes it matches are ignored or get other thresholds. */
 struct fdw_rule {
@@ -70,6 +76,17 @@ int config_init(struct fdw_config *c);
 void config_done(struct fdw_config *c);
 
 /*
+ * A setting from outside the files: a command-line flag of fdwatchd is one
+ * (--tick 2s is [Probe] TickSec=2s). Strings are borrowed.
+ */
+struct config_setting {
+	const char *origin;  /* named in messages instead of file:line, e.g. "--tick" */
+	const char *section; /* "Probe" */
+	const char *key;     /* "TickSec" */
+	const char *value;   /* as in a file; "" resets to the built-in default */
+};
+
+/*
  * Load path (FDW_CONFIG_FILE when NULL) then path.d/ *.conf in lexical (strcmp) order
  * (for /etc/fdwatch/fdwatch.conf: /etc/fdwatch/fdwatch.conf.d/), on top of the
  * built-in defaults. A missing main file or drop-in directory is fine; hidden
@@ -92,8 +109,13 @@ void config_done(struct fdw_config *c);
  * most 199 bytes long (libinih's 200-byte buffer). A later [Rule NAME] with the
  * same NAME (say in a drop-in) changes that rule in place; [Rule] without a name
  * always adds a rule, named "rule-N" (N: its position).
+ *
+ * Then settings[0..n_settings), in order, each checked as a line of a file
+ * would be and reported as "origin: [Section] Key=value: reason"; they win
+ * over the files. The cross-key checks run last, over the result.
  */
-int config_load(const char *path, FILE *err, struct fdw_config *ret);
+int config_load(const char *path, const struct config_setting *settings, size_t n_settings,
+		FILE *err, struct fdw_config *ret);
 
 /*
  * Print the effective configuration in fdwatch.conf syntax: every key of every
@@ -112,6 +134,12 @@ void config_dump(const struct fdw_config *c, FILE *f);
  */
 const struct fdw_rule *config_match(const struct fdw_config *c, const char *comm, const char *unit,
 				    uid_t uid, struct detect_config *ret);
+
+/*
+ * Copy the keys that need a restart (see config_restart_needed()) from running to dst,
+ * so a reload keeps them. 0 or -ENOMEM.
+ */
+int config_keep_restart_keys(struct fdw_config *dst, const struct fdw_config *running);
 
 /*
  * Keys that need a restart ([Probe] Mode, MaxProcesses, RingBufferKiB, ProcRoot; [Api]

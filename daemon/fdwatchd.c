@@ -29,7 +29,7 @@ static void help(void)
 	       "  -s, --socket PATH       API socket (default " FDW_SOCKET_PATH ")\n"
 	       "  -t, --tick DURATION     counter read interval (e.g. 1s, 500ms)\n"
 	       "      --rescan DURATION   full /proc scan interval\n"
-	       "      --probe-mode MODE   tracepoint (default) or raw\n"
+	       "      --probe-mode MODE   " PROBE_MODE_NAMES "\n"
 	       "      --no-journal        alerts to stderr only\n"
 	       "  -v, --verbose           debug messages, libbpf's included\n"
 	       "      --version           print the version\n"
@@ -58,9 +58,23 @@ static int exit_code_of(int failure)
 	}
 }
 
+/* The flags that are settings: each goes through the key table of the files (config.h). */
+enum { ARG_CHECK = 0x100, ARG_RESCAN, ARG_MODE, ARG_NO_JOURNAL, ARG_VERSION };
+static const struct flag_key {
+	int opt;
+	const char *flag, *section, *key;
+	const char *value; /* for a flag without argument: the value it sets */
+} flag_keys[] = {
+    {'s', "--socket", "Api", "SocketPath"},
+    {'t', "--tick", "Probe", "TickSec"},
+    {ARG_RESCAN, "--rescan", "Probe", "RescanSec"},
+    {ARG_MODE, "--probe-mode", "Probe", "Mode"},
+    {ARG_NO_JOURNAL, "--no-journal", "Alert", "Journal", "no"},
+    {'v', "--verbose", "Alert", "LogLevel", "debug"},
+};
+
 int main(int argc, char *argv[])
 {
-	enum { ARG_CHECK = 0x100, ARG_RESCAN, ARG_MODE, ARG_NO_JOURNAL, ARG_VERSION };
 	static const struct option options[] = {{"config", required_argument, NULL, 'c'},
 						{"check-config", no_argument, NULL, ARG_CHECK},
 						{"socket", required_argument, NULL, 's'},
@@ -73,38 +87,44 @@ int main(int argc, char *argv[])
 						{"help", no_argument, NULL, 'h'},
 						{}};
 	_cleanup_(manager_freep) struct manager *m = NULL;
-	const char *config_path = NULL, *socket = NULL, *mode = NULL;
-	const char *tick = NULL, *rescan = NULL;
-	bool check = false, verbose = false, no_journal = false;
+	/* Each flag at most once here: a repeated one replaces its earlier value. */
+	struct config_setting settings[ELEMENTSOF(flag_keys)];
+	size_t n_settings = 0;
+	const char *config_path = NULL;
+	bool check = false, verbose = false;
 	/* config_done() on every exit; manager_new() moves it out (leaving it zeroed). */
 	_cleanup_(config_done) struct fdw_config config = {};
 	int c, r, failure;
 
 	while ((c = getopt_long(argc, argv, "c:s:t:vh", options, NULL)) >= 0) {
+		const struct flag_key *fk = NULL;
+
+		for (size_t i = 0; i < ELEMENTSOF(flag_keys); i++)
+			if (flag_keys[i].opt == c)
+				fk = &flag_keys[i];
+		if (fk) {
+			struct config_setting set = {
+			    .origin = fk->flag,
+			    .section = fk->section,
+			    .key = fk->key,
+			    .value = fk->value ?: optarg,
+			};
+			size_t i = 0;
+
+			while (i < n_settings && settings[i].origin != fk->flag)
+				i++;
+			settings[i] = set;
+			n_settings = MAX(n_settings, i + 1);
+			if (c == 'v')
+				verbose = true;
+			continue;
+		}
 		switch (c) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case ARG_CHECK:
 			check = true;
-			break;
-		case 's':
-			socket = optarg;
-			break;
-		case 't':
-			tick = optarg;
-			break;
-		case ARG_RESCAN:
-			rescan = optarg;
-			break;
-		case ARG_MODE:
-			mode = optarg;
-			break;
-		case ARG_NO_JOURNAL:
-			no_journal = true;
-			break;
-		case 'v':
-			verbose = true;
 			break;
 		case ARG_VERSION:
 			printf("fdwatchd " FDWATCH_VERSION "\n");
@@ -123,54 +143,21 @@ int main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 
-	r = config_load(config_path, stderr, &config);
+	/* The files, then the flags on top: what a reload will do again. */
+	r = config_load(config_path, settings, n_settings, stderr, &config);
 	if (r < 0) {
 		log_error_errno(r, "Invalid configuration (%s): %m",
 				config_path ?: FDW_CONFIG_FILE);
 		return EXIT_USAGE;
 	}
-	/* Command-line flags override the files. */
-	if (socket && free_and_strdup(&config.socket_path, socket) < 0)
-		return log_error_errno(ENOMEM, "Out of memory."), EXIT_FAILURE_GENERIC;
-	if (tick && (parse_duration_ns(tick, &config.tick_ns) < 0 ||
-		     config.tick_ns < 100000000ULL || config.tick_ns > 60 * NSEC_PER_SEC)) {
-		log_error("Invalid --tick '%s': a duration from 100ms to 60s.", tick);
-		return EXIT_USAGE;
-	}
-	if (rescan && (parse_duration_ns(rescan, &config.rescan_ns) < 0 || config.rescan_ns == 0)) {
-		log_error("Invalid --rescan '%s': a positive duration.", rescan);
-		return EXIT_USAGE;
-	}
-	if (mode) {
-		if (streq(mode, "tracepoint"))
-			config.probe_mode = PROBE_MODE_TRACEPOINT;
-		else if (streq(mode, "raw"))
-			config.probe_mode = PROBE_MODE_RAW;
-		else {
-			log_error("Invalid --probe-mode '%s': tracepoint or raw.", mode);
-			return EXIT_USAGE;
-		}
-	}
-	if (no_journal)
-		config.alert_journal = false;
-	log_set_max_level(verbose ? LOG_DEBUG : config.log_level);
-	if (verbose)
-		config.log_level = LOG_DEBUG;
 	if (check) {
 		config_dump(&config, stdout);
 		return EXIT_OK;
 	}
 
-	r = manager_new(&config, config_path, &m);
+	r = manager_new(&config, config_path, settings, n_settings, &m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up: %m"), EXIT_FAILURE_GENERIC;
-	/* Remembered for SIGHUP: a reload must not undo them. */
-	m->overrides = (struct manager_overrides){
-	    .tick_ns = tick ? m->config.tick_ns : 0,
-	    .rescan_ns = rescan ? m->config.rescan_ns : 0,
-	    .no_journal = no_journal,
-	    .verbose = verbose,
-	};
 	r = manager_start(m, verbose, &failure);
 	if (r < 0)
 		return failure != PROBE_OK ? exit_code_of(failure) : EXIT_FAILURE_GENERIC;

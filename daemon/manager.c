@@ -2,24 +2,18 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include "api.h"
 #include "journal.h"
 #include "log.h"
 #include "manager.h"
 #include "probe.h"
 #include "proc.h"
 #include "syscalls.h"
-#if __has_include("api.h")
-#include "api.h"
-#define HAVE_API 1
-#endif
 
 static void manager_alert(struct manager *m, const struct alert *a)
 {
 	journal_send_alert(a, m->has_journal, m->alerts_to_stderr);
-#ifdef HAVE_API
-	if (m->api)
-		api_server_publish_alert(m->api, a);
-#endif
+	api_publish_alert(m->api, a);
 }
 
 /* Judge e's latest verdict and send the alert that is due, if any. */
@@ -375,73 +369,112 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
-int manager_reload(struct manager *m)
+/*
+ * Make *c the running configuration (moved, *c is left zeroed) and derive
+ * from it what runs: the log level, where alerts go, the alerts' and the
+ * API's settings. The one way from a config to the running state, at start
+ * and on every reload.
+ */
+static void manager_apply_config(struct manager *m, struct fdw_config *c)
 {
-	_cleanup_free_ char *errs = NULL;
-	struct fdw_config c = {};
-	size_t errs_len = 0;
+	config_done(&m->config);
+	m->config = *c;
+	*c = (struct fdw_config){};
+	log_set_max_level(m->config.log_level);
+	m->has_journal = m->config.alert_journal && journal_available();
+	m->alerts_to_stderr = !m->has_journal || isatty(STDERR_FILENO);
+	if (m->alerts)
+		alerts_set_config(m->alerts, &m->config.alerts);
+	if (m->api)
+		api_set_config(m->api, &m->config);
+}
+
+/* Log each line of text at level, with prefix. */
+static void log_lines(int level, const char *prefix, char *text)
+{
+	for (char *line = strtok(text ?: "", "\n"); line; line = strtok(NULL, "\n"))
+		log_full_errno(level, 0, "%s%s", prefix, line);
+}
+
+/* The reload proper: RELOADING=1 before and READY=1 after are manager_reload()'s. */
+static int manager_reload_config(struct manager *m)
+{
+	_cleanup_(config_done) struct fdw_config c = {};
+	_cleanup_free_ char *errs = NULL, *changed = NULL;
+	size_t errs_len = 0, changed_len = 0;
 	FILE *f;
 	int r;
 
-	sd_notifyf(false, "RELOADING=1\nSTATUS=Reloading configuration...");
 	f = open_memstream(&errs, &errs_len);
 	if (!f)
-		return log_error_errno(ENOMEM, "Out of memory.");
-	r = config_load(m->config_path, f, &c);
+		return -ENOMEM;
+	r = config_load(m->config_path, m->settings, m->n_settings, f, &c);
 	fclose(f);
+	log_lines(LOG_ERR, "", errs);
+	if (r < 0)
+		return r;
+	/* c has the flags applied too: only what the files changed is compared. */
+	f = open_memstream(&changed, &changed_len);
+	if (!f)
+		return -ENOMEM;
+	r = config_restart_needed(&m->config, &c, f);
+	fclose(f);
+	if (r > 0)
+		log_lines(LOG_WARNING, "Changed, but takes effect only after a restart: ", changed);
+	r = config_keep_restart_keys(&c, &m->config);
+	if (r < 0)
+		return r;
+	manager_apply_config(m, &c);
+	return 0;
+}
+
+int manager_reload(struct manager *m)
+{
+	int r;
+
+	sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration...");
+	r = manager_reload_config(m);
 	if (r < 0) {
-		for (char *line = strtok(errs ?: "", "\n"); line; line = strtok(NULL, "\n"))
-			log_error("%s", line);
 		log_error_errno(r,
 				"Failed to reload the configuration, keeping the running one: %m");
-		sd_notify(false, "READY=1");
+		sd_notify(false, "READY=1\nSTATUS=Reload failed, kept the running configuration.");
 		return r;
 	}
-	free(errs);
-	errs = NULL;
-	errs_len = 0;
-	f = open_memstream(&errs, &errs_len);
-	if (f) {
-		int n = config_restart_needed(&m->config, &c, f);
-
-		fclose(f);
-		if (n > 0)
-			for (char *line = strtok(errs, "\n"); line; line = strtok(NULL, "\n"))
-				log_warning("Changed, but takes effect only after a restart: %s",
-					    line);
-	}
-	/* Command-line flags still override the files. */
-	if (m->overrides.tick_ns)
-		c.tick_ns = m->overrides.tick_ns;
-	if (m->overrides.rescan_ns)
-		c.rescan_ns = m->overrides.rescan_ns;
-	if (m->overrides.no_journal)
-		c.alert_journal = false;
-	if (m->overrides.verbose)
-		c.log_level = LOG_DEBUG;
-	/* Keep the probe's and socket's settings: they take effect only on restart. */
-	c.probe_mode = m->config.probe_mode;
-	c.max_processes = m->config.max_processes;
-	c.ringbuf_kib = m->config.ringbuf_kib;
-	free_and_strdup(&c.socket_path, m->config.socket_path);
-	free_and_strdup(&c.proc_root, m->config.proc_root);
-	config_done(&m->config);
-	m->config = c;
-	log_set_max_level(m->config.log_level);
-	alerts_set_config(m->alerts, &m->config.alerts);
-	m->has_journal = m->config.alert_journal && journal_available();
 	log_info("Configuration reloaded.");
 	sd_notify(false, "READY=1\nSTATUS=Configuration reloaded.");
 	return 0;
 }
 
-bool manager_may_see(const struct manager *m, uid_t client_uid, bool client_admin,
-		     const struct proc_entry *e)
+/* GetStatus: what the daemon knows of itself. */
+static void manager_get_status(void *userdata, struct status_info *ret)
 {
-	return client_uid == 0 || client_admin || e->uid == client_uid;
+	struct manager *m = userdata;
+
+	*ret = (struct status_info){
+	    .version = FDWATCH_VERSION,
+	    .uptime_sec = (double)(now_boottime_ns() - m->started_boottime_ns) / 1e9,
+	    .started_realtime_ns = m->started_realtime_ns,
+	    .probe_mode = probe_mode_to_string(m->config.probe_mode),
+	    .tick_ns = m->config.tick_ns,
+	    .rescan_ns = m->config.rescan_ns,
+	    .processes = proc_table_size(m->procs),
+	    .ticks = m->stats.ticks,
+	    .last_tick_usec = m->stats.last_tick_usec,
+	    .ringbuf_dropped = m->stats.rb_dropped,
+	    .map_full = m->stats.map_full,
+	    .events_fail = m->stats.events_fail,
+	    .events_exec = m->stats.events_exec,
+	    .events_exit = m->stats.events_exit,
+	    .reconciliations = m->stats.reconciliations,
+	    .unseen_opens = m->stats.unseen_opens,
+	    .unseen_closes = m->stats.unseen_closes,
+	    .alerts_sent = alerts_sent(m->alerts),
+	    .alerts_suppressed = alerts_suppressed(m->alerts),
+	};
 }
 
-int manager_new(struct fdw_config *config, const char *config_path, struct manager **ret)
+int manager_new(struct fdw_config *config, const char *config_path,
+		const struct config_setting *settings, size_t n_settings, struct manager **ret)
 {
 	_cleanup_(manager_freep) struct manager *m = NULL;
 	int r;
@@ -450,12 +483,18 @@ int manager_new(struct fdw_config *config, const char *config_path, struct manag
 	if (!m)
 		return -ENOMEM;
 	m->api_listen_fd = -1;
-	m->config = *config;
-	memset(config, 0, sizeof(*config));
+	manager_apply_config(m, config);
 	if (config_path) {
 		m->config_path = strdup(config_path);
 		if (!m->config_path)
 			return -ENOMEM;
+	}
+	if (n_settings > 0) {
+		m->settings = reallocarray(NULL, n_settings, sizeof(*settings));
+		if (!m->settings)
+			return -ENOMEM;
+		memcpy(m->settings, settings, n_settings * sizeof(*settings));
+		m->n_settings = n_settings;
 	}
 	r = sd_event_default(&m->event);
 	if (r < 0)
@@ -467,8 +506,6 @@ int manager_new(struct fdw_config *config, const char *config_path, struct manag
 	r = alerts_new(&m->config.alerts, &m->alerts);
 	if (r < 0)
 		return r;
-	m->has_journal = m->config.alert_journal && journal_available();
-	m->alerts_to_stderr = !m->has_journal || isatty(STDERR_FILENO);
 	m->started_boottime_ns = now_boottime_ns();
 	m->started_realtime_ns = now_realtime_ns();
 	*ret = TAKE_PTR(m);
@@ -489,6 +526,12 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .ignore_tgid = getpid(),
 	    .verbose = verbose,
 	    .keepalive = manager_keepalive,
+	};
+	struct api_sources sources = {
+	    .procs = m->procs,
+	    .alerts = m->alerts,
+	    .get_status = manager_get_status,
+	    .userdata = m,
 	};
 	enum probe_failure failure = PROBE_OK;
 	sigset_t mask;
@@ -542,11 +585,9 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.",
 				       n);
 	m->api_listen_fd = n == 1 ? SD_LISTEN_FDS_START : -1;
-#ifdef HAVE_API
-	r = api_server_new(m, m->api_listen_fd, &m->api);
+	r = api_new(m->event, &m->config, m->api_listen_fd, &sources, &m->api);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the API socket: %m");
-#endif
 	log_info("fdwatchd " FDWATCH_VERSION " watching %zu processes (probe: %s, %u links, "
 		 "tick %.3gs).",
 		 proc_table_size(m->procs), probe_mode_to_string(m->config.probe_mode),
@@ -564,9 +605,7 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
-#ifdef HAVE_API
-	api_server_free(m->api);
-#endif
+	api_free(m->api);
 	sd_event_source_unref(m->tick_source);
 	sd_event_source_unref(m->rescan_source);
 	sd_event_source_unref(m->probe_source);
@@ -580,5 +619,6 @@ void manager_free(struct manager *m)
 	sd_event_unref(m->event);
 	config_done(&m->config);
 	free(m->config_path);
+	free(m->settings);
 	free(m);
 }

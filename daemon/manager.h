@@ -2,8 +2,8 @@
 /*
  * manager.h - the one object that owns the daemon: sd-event loop, tick and
  * rescan timers, signals, watchdog, the probe, the process table, alerts and
- * the API server (after systemd-oomd's Manager). Fields are public to the
- * daemon's own modules (api.c reads them); nothing outside daemon/ sees it.
+ * the API (after systemd-oomd's Manager). Its fields are its own: the API
+ * gets what its methods read through struct api_sources (api.h).
  */
 #ifndef FDWATCH_MANAGER_H
 #define FDWATCH_MANAGER_H
@@ -15,7 +15,7 @@
 #include "alerts.h"
 
 struct probe;
-struct api_server;
+struct api;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -30,14 +30,6 @@ struct manager_stats {
 	uint64_t last_tick_usec; /* CPU-free wall time the latest tick took */
 };
 
-/* Command-line flags: they override the files, at start and after every reload (0: unset). */
-struct manager_overrides {
-	uint64_t tick_ns;
-	uint64_t rescan_ns;
-	bool no_journal;
-	bool verbose;
-};
-
 struct manager {
 	sd_event *event;
 	sd_event_source *tick_source;
@@ -47,11 +39,13 @@ struct manager {
 
 	struct fdw_config config;
 	char *config_path; /* NULL: built-in defaults and FDW_CONFIG_FILE if present */
-	struct manager_overrides overrides; /* set by main() after manager_new() */
+	/* Command-line flags: applied over the files at start and after every reload. */
+	struct config_setting *settings;
+	size_t n_settings;
 	struct probe *probe;
 	struct proc_table *procs;
 	struct alerts *alerts;
-	struct api_server *api;
+	struct api *api;
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns;
@@ -65,10 +59,14 @@ struct manager {
 };
 
 /*
- * Create the manager with its event loop, process table and alerts; the
- * config is moved into it (*config is left zeroed). 0 or -errno.
+ * Create the manager with its event loop, process table and alerts. config is
+ * what config_load(config_path, settings, n_settings) gave, moved into it
+ * (*config is left zeroed); settings (the command-line flags) are kept for
+ * reloads: the array is copied, its strings borrowed (argv and static text
+ * live as long as the daemon). 0 or -errno.
  */
-int manager_new(struct fdw_config *config, const char *config_path, struct manager **ret);
+int manager_new(struct fdw_config *config, const char *config_path,
+		const struct config_setting *settings, size_t n_settings, struct manager **ret);
 /*
  * Load and attach the probe, take the baseline of every process, set up
  * timers, signals, watchdog and the API, and tell systemd READY=1.
@@ -78,11 +76,13 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure);
 void manager_free(struct manager *m);
 /* Run until SIGTERM/SIGINT. 0 or -errno. */
 int manager_run(struct manager *m);
-/* Reload the configuration file (SIGHUP). Bad file: keeps the old one, returns -EINVAL. */
+/*
+ * Reload the configuration files with the command-line flags on top (SIGHUP),
+ * between RELOADING=1 and READY=1 to the service manager, whatever happens.
+ * Keys that need a restart keep their running values. A bad file (-EINVAL)
+ * or any other failure keeps the running configuration; 0 or -errno.
+ */
 int manager_reload(struct manager *m);
-/* Called by the API for ListProcesses/GetProcess: whether uid may see e. */
-bool manager_may_see(const struct manager *m, uid_t client_uid, bool client_admin,
-		     const struct proc_entry *e);
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct manager *, manager_free);
 

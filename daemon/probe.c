@@ -49,11 +49,6 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return 0;
 }
 
-const char *probe_mode_to_string(enum probe_mode m)
-{
-	return m == PROBE_MODE_RAW ? "raw" : "tracepoint";
-}
-
 const char *probe_failure_to_string(enum probe_failure f)
 {
 	static const char *const names[] = {

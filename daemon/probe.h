@@ -65,7 +65,6 @@ int probe_forget(struct probe *p, pid_t tgid, uint64_t start_boottime);
 void probe_get_stats(const struct probe *p, struct fdw_stats *ret);
 /* How many BPF links are attached. */
 unsigned probe_links(const struct probe *p);
-const char *probe_mode_to_string(enum probe_mode m);
 const char *probe_failure_to_string(enum probe_failure f);
 
 #endif

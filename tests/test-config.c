@@ -140,7 +140,7 @@ static int load(const char *path, struct fdw_config *c, char **ret_err)
 	int r;
 
 	assert_non_null(err);
-	r = config_load(path, err, c);
+	r = config_load(path, NULL, 0, err, c);
 	assert_int_equal(fclose(err), 0);
 	*ret_err = text;
 	return r;
@@ -1040,9 +1040,9 @@ static void test_no_err_file(void **state)
 	_cleanup_(config_done) struct fdw_config c = {};
 
 	write_file(fx->path, "[Api]\nMaxClients=x\n");
-	assert_int_equal(config_load(fx->path, NULL, &c), -EINVAL);
+	assert_int_equal(config_load(fx->path, NULL, 0, NULL, &c), -EINVAL);
 	write_file(fx->path, "[Api]\nMaxClients=5\n");
-	assert_int_equal(config_load(fx->path, NULL, &c), 0);
+	assert_int_equal(config_load(fx->path, NULL, 0, NULL, &c), 0);
 	assert_int_equal(c.max_clients, 5);
 }
 
@@ -1528,6 +1528,116 @@ static void test_shipped_conf_example_rules(void **state)
 	assert_string_equal(rule->name, "java-services");
 }
 
+/* --- settings from the command line --- */
+
+static const struct setting_case {
+	const char *file;
+	struct config_setting set[2];
+	int r;
+	const char *err;  /* "@:" is the file's path */
+	const char *want; /* [Probe] TickSec= in the dump, when r == 0 */
+} setting_cases[] = {
+    {"", {{"--tick", "Probe", "TickSec", "2s"}}, 0, "", "2s"},
+    /* A flag wins over the files. */
+    {"[Probe]\nTickSec=3s\n", {{"--tick", "Probe", "TickSec", "2s"}}, 0, "", "2s"},
+    /* Empty: the built-in default, as "Key=" in a file. */
+    {"[Probe]\nTickSec=3s\n", {{"--tick", "Probe", "TickSec", ""}}, 0, "", "1s"},
+    /* A later setting of the same key wins. */
+    {"",
+     {{"--tick", "Probe", "TickSec", "2s"}, {"-t", "Probe", "TickSec", "500ms"}},
+     0,
+     "",
+     "500ms"},
+    /* Checked as in a file, so --check-config never prints what does not load back. */
+    {"",
+     {{"--rescan", "Probe", "RescanSec", "1ns"}},
+     -EINVAL,
+     "--rescan: [Probe] RescanSec=1ns: out of range, must be 1s to 1h\n"},
+    {"",
+     {{"--socket", "Api", "SocketPath", "api.sock"}},
+     -EINVAL,
+     "--socket: [Api] SocketPath=api.sock: must be an absolute path\n"},
+    {"",
+     {{"--probe-mode", "Probe", "Mode", "fentry"}},
+     -EINVAL,
+     "--probe-mode: [Probe] Mode=fentry: must be tracepoint or raw\n"},
+    /* Every problem, the files' first. */
+    {"[Probe]\nTickSec=banana\n",
+     {{"--no-journal", "Alert", "Journal", "no"}, {"--tick", "Probe", "TickSec", "5ms"}},
+     -EINVAL,
+     "@:2: [Probe] TickSec=banana: not a duration (like 500ms, 30s, 2min, 1h)\n"
+     "--tick: [Probe] TickSec=5ms: out of range, must be 100ms to 1min\n"},
+    /* The cross-key checks see the flags. */
+    {"[Detect]\nLeakMinSec=2min\n",
+     {{"-x", "Detect", "WindowSec", "1min"}},
+     -EINVAL,
+     "-x: [Detect] LeakMinSec=2min, WindowSec=1min: LeakMinSec must not be longer than "
+     "WindowSec (the history kept)\n"},
+};
+
+static void test_settings(void **state)
+{
+	struct fixture *fx = *state;
+
+	for (size_t i = 0; i < ELEMENTSOF(setting_cases); i++) {
+		const struct setting_case *t = &setting_cases[i];
+		_cleanup_(config_done) struct fdw_config c = {};
+		_cleanup_free_ char *err = NULL, *want_err = expand(t->err, fx->path), *text = NULL,
+				    *tick = NULL;
+		size_t n = t->set[1].origin ? 2 : 1, size = 0;
+		FILE *f;
+
+		print_message("# case %zu\n", i);
+		write_file(fx->path, t->file);
+		f = open_memstream(&err, &size);
+		assert_non_null(f);
+		assert_int_equal(config_load(fx->path, t->set, n, f, &c), t->r);
+		assert_int_equal(fclose(f), 0);
+		assert_string_equal(err, want_err);
+		if (t->r < 0)
+			continue;
+		text = dump(&c);
+		tick = dump_value(text, "Probe", "TickSec");
+		assert_string_equal(tick, t->want);
+		assert_round_trip(fx, &c);
+	}
+}
+
+static void test_keep_restart_keys(void **state)
+{
+	struct fixture *fx = *state;
+	_cleanup_(config_done) struct fdw_config running = {}, c = {};
+	_cleanup_free_ char *err = NULL;
+
+	assert_int_equal(config_init(&running), 0);
+	assert_int_equal(load_text(fx,
+				   "[Probe]\nMode=raw\nMaxProcesses=4096\nRingBufferKiB=64\n"
+				   "ProcRoot=/host/proc\nTickSec=2s\n[Api]\nSocketPath=/x.sock\n",
+				   &c, &err),
+			 0);
+	assert_int_equal(config_restart_needed(&running, &c, NULL), 5);
+	assert_int_equal(config_keep_restart_keys(&c, &running), 0);
+	assert_int_equal(config_restart_needed(&running, &c, NULL), 0);
+	assert_string_equal(c.socket_path, running.socket_path);
+	assert_ptr_not_equal(c.socket_path, running.socket_path); /* a copy, each owns its own */
+	assert_int_equal(c.tick_ns, 2 * NSEC_PER_SEC);		  /* the rest is the new file's */
+}
+
+static void test_probe_mode_names(void **state)
+{
+	enum probe_mode m;
+
+	for (enum probe_mode i = PROBE_MODE_TRACEPOINT; i <= PROBE_MODE_RAW; i++) {
+		assert_non_null(probe_mode_to_string(i));
+		assert_non_null(strstr(PROBE_MODE_NAMES, probe_mode_to_string(i)));
+		assert_int_equal(probe_mode_from_string(probe_mode_to_string(i), &m), 0);
+		assert_int_equal(m, i);
+	}
+	assert_null(probe_mode_to_string(PROBE_MODE_RAW + 1));
+	assert_int_equal(probe_mode_from_string("Raw", &m), -EINVAL);
+	assert_int_equal(probe_mode_from_string(NULL, &m), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1566,6 +1676,9 @@ int main(void)
 	    T(test_dump_round_trip),
 	    T(test_shipped_conf_is_defaults),
 	    T(test_shipped_conf_example_rules),
+	    T(test_settings),
+	    T(test_keep_restart_keys),
+	    T(test_probe_mode_names),
 #undef T
 	};
 

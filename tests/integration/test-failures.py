@@ -7,6 +7,7 @@ mount namespace or by dropping privileges: nothing on the host changes.
 import os
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fdwlib  # noqa: E402
@@ -89,6 +90,26 @@ def main():
     tap.ok(rc == 2, "stray argument: exit code 2", out)
     rc, out = run(["--check-config"])
     tap.ok(rc == 0 and "[Probe]" in out, "--check-config prints the defaults and exits 0", out)
+    # A flag is checked as its key in a file is: --check-config never prints what does not load.
+    for flag, value in (("--rescan", "1ns"), ("--socket", "relative.sock")):
+        rc, out = run(["--check-config", flag, value])
+        tap.ok(rc == 2 and flag in out and "effective configuration" not in out,
+               "--check-config %s %s: refused as in a file (exit 2, names the flag)" % (flag, value),
+               out)
+    flags = ["--tick", "2s", "--rescan", "10s", "--probe-mode", "raw", "--socket",
+             "/run/fdwatch-x/api.sock", "--no-journal", "--verbose"]
+    p = subprocess.run([fdwlib.FDWATCHD, "--check-config"] + flags, capture_output=True, text=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+        f.write(p.stdout)
+        f.flush()
+        back = subprocess.run([fdwlib.FDWATCHD, "--check-config", "--config", f.name],
+                              capture_output=True, text=True)
+    tap.ok(p.returncode == 0 and back.returncode == 0 and back.stdout == p.stdout and
+           all(kv in p.stdout for kv in ("TickSec=2s", "RescanSec=10s", "Mode=raw",
+                                         "SocketPath=/run/fdwatch-x/api.sock", "Journal=no",
+                                         "LogLevel=debug")),
+           "--check-config with every flag prints a configuration that loads back the same",
+           p.stdout + p.stderr + back.stderr)
     # libbpf speaks only with --verbose.
     for verbose in (False, True):
         d = fdwlib.Daemon(["--no-journal"] + (["--verbose"] if verbose else [])).start()

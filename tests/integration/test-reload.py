@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Configuration reload on SIGHUP against the real daemon: a good file and its
 drop-ins apply in the same process, a rule starts to match, a bad file is
-reported with file:line and the running configuration is kept."""
+reported with file:line and the running configuration is kept; command-line
+flags stay in force without false "needs a restart" warnings; what follows
+from the config (where alerts go) is derived again; and the service manager
+always hears READY=1 after RELOADING=1, even when the reload runs out of
+memory."""
 import os
 import signal
 import subprocess
@@ -12,8 +16,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fdwlib  # noqa: E402
 
 
+# Not the default path: --socket must survive reloads without a restart warning.
+SOCKET = "/run/fdwatch/reload.sock"
+
+
 def status():
-    return fdwlib.call("io.fdwatch.GetStatus")
+    return fdwlib.call("io.fdwatch.GetStatus", path=SOCKET)
 
 
 def reload(d, text, dropin=None):
@@ -37,7 +45,8 @@ def reload(d, text, dropin=None):
 def main():
     fdwlib.isolate()
     tap = fdwlib.Tap()
-    d = fdwlib.Daemon(["--no-journal", "--rescan", "4s"], config="[Probe]\nTickSec=1s\n").start()
+    d = fdwlib.Daemon(["--no-journal", "--rescan", "4s", "--probe-mode", "raw", "--socket", SOCKET],
+                      config="[Probe]\nTickSec=1s\n").start()
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
         pid0 = d.pid
@@ -47,6 +56,9 @@ def main():
         tap.ok(status()["tick_sec"] == 2, "SIGHUP applies TickSec=2s", out)
         tap.ok(status()["rescan_sec"] == 4, "a command-line flag (--rescan) survives a reload",
                status())
+        tap.ok(status()["probe_mode"] == "raw", "--probe-mode survives a reload", status())
+        tap.ok("restart" not in out,
+               "--socket and --probe-mode are not reported as changes that need a restart", out)
         p = fdwlib.wait_for(lambda: _proc(sleeper.pid), 10, "sleep in the table")
         p = fdwlib.wait_for(lambda: (lambda q: q if q and q["ignored"] else None)(_proc(sleeper.pid)),
                             12, "rule applied")
@@ -71,12 +83,95 @@ def main():
         sleeper.wait()
         rc = d.stop()
         tap.ok(rc == 0, "fdwatchd exits 0", d.output()[-2000:])
+    journal_off_by_reload(tap)
+    reload_out_of_memory(tap)
     tap.done()
+
+
+def journal_off_by_reload(tap):
+    """Journal=yes -> no on SIGHUP: alerts go to stderr from then on, not nowhere."""
+    j = fdwlib.Journald().start()
+    d = fdwlib.Daemon(["--socket", SOCKET], config="[Alert]\nJournal=yes\n").start()
+    try:
+        reload(d, "[Alert]\nJournal=no\n")
+        before = len(d.output())
+        subprocess.run([fdwlib.workload("leak"), "--kind", "file", "--rate", "500", "--limit", "64",
+                        "--until-emfile", "--hold", "2"], capture_output=True, timeout=30)
+        try:
+            fdwlib.wait_for(lambda: "hit EMFILE" in d.output()[before:], 5, "alert on stderr")
+        except TimeoutError:
+            pass
+        lines = [l for l in d.output()[before:].splitlines() if "hit EMFILE" in l]
+        tap.ok(any("leak[" in l for l in lines),
+               "after a reload to Journal=no the EMFILE alert is printed on stderr",
+               d.output()[-1500:])
+    finally:
+        d.stop()
+        j.stop()
+
+
+def reload_out_of_memory(tap):
+    """A reload that fails for lack of memory still ends in READY=1.
+
+    The failure is made real in the running daemon: gdb makes the allocation of
+    the reload's message buffer (open_memstream) return NULL, as it does when
+    malloc fails."""
+    d = fdwlib.Daemon(["--no-journal", "--socket", SOCKET]).start()
+    gdb = None
+    try:
+        gdb = subprocess.Popen(["gdb", "-p", str(d.pid), "-batch", "-nx",
+                                "-ex", "set confirm off",
+                                "-ex", "handle SIGHUP nostop noprint pass",
+                                "-ex", "break open_memstream",
+                                "-ex", "continue",
+                                "-ex", "return (void *) 0",
+                                "-ex", "detach"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        fdwlib.wait_for(lambda: _tracer(d.pid), 30, "gdb attached")
+        with d.lock:
+            seen = len(d.notifications)
+        os.kill(d.pid, signal.SIGHUP)
+        out, _ = gdb.communicate(timeout=60)
+        tap.ok("Breakpoint 1," in out, "gdb made the reload's allocation fail", out)
+        try:
+            fdwlib.wait_for(lambda: _after(d, seen, "READY=1"), 5, "READY=1")
+        except TimeoutError:
+            pass
+        with d.lock:
+            got = [m.replace("\n", " ") for m in d.notifications[seen:]]
+        tap.ok(_after(d, seen, "RELOADING=1") and _after(d, seen, "READY=1"),
+               "out of memory in a reload: RELOADING=1, then READY=1", got)
+        tap.ok("keeping the running one" in d.output(), "the failed reload is logged",
+               d.output()[-1500:])
+        tap.ok(status()["tick_sec"] == 1, "the daemon still answers with its configuration")
+    finally:
+        if gdb and gdb.poll() is None:
+            gdb.kill()
+            gdb.wait()
+        d.stop()
+
+
+def _tracer(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("TracerPid:"):
+                return int(line.split()[1]) != 0
+    return False
+
+
+def _after(d, seen, what):
+    """Whether what is among the notifications since index seen (RELOADING=1 before READY=1)."""
+    with d.lock:
+        msgs = [m.split("\n") for m in d.notifications[seen:]]
+    reloading = next((i for i, m in enumerate(msgs) if "RELOADING=1" in m), None)
+    if what == "RELOADING=1":
+        return reloading is not None
+    return reloading is not None and any(what in m for m in msgs[reloading:])
 
 
 def _proc(pid):
     try:
-        return fdwlib.call("io.fdwatch.GetProcess", {"pid": pid})["process"]
+        return fdwlib.call("io.fdwatch.GetProcess", {"pid": pid}, path=SOCKET)["process"]
     except (fdwlib.VarlinkError, OSError):
         return None
 
