@@ -50,8 +50,7 @@
 #define TICK_NS	 1000000LL
 
 static const char *mode;
-static double rate = 20, peak = 100, keep, pause_sec, ramp = 3, every = 1, life = 2,
-	      duration = 60;
+static double rate = 20, peak = 100, keep, pause_sec, ramp = 3, every = 1, life = 2, duration = 60;
 static long pool, batch = 16, gap = 30;
 static int held[MAX_HELD], n_held, listener = -1;
 static int64_t t0;
@@ -203,10 +202,11 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!mode || argc % 2 == 0 || batch < 1 || rate <= 0) {
-		fprintf(stderr, "usage: batch --mode sawtooth|warmup|startup|churn|near|fork "
-				"[--rate R] [--peak N] [--keep K] [--pause S] [--pool P] [--ramp S] "
-				"[--batch B] [--gap D] [--every S] [--life S] [--limit N] "
-				"[--duration S]\n");
+		fprintf(stderr,
+			"usage: batch --mode sawtooth|warmup|startup|churn|near|fork "
+			"[--rate R] [--peak N] [--keep K] [--pause S] [--pool P] [--ramp S] "
+			"[--batch B] [--gap D] [--every S] [--life S] [--limit N] "
+			"[--duration S]\n");
 		return 2;
 	}
 	if (!strcmp(mode, "warmup"))
@@ -264,7 +264,8 @@ int main(int argc, char **argv)
 				die("fork");
 			if (pid == 0) {
 				struct timespec l = {.tv_sec = (time_t)life,
-						     .tv_nsec = (long)((life - (time_t)life) * 1e9)};
+						     .tv_nsec =
+							 (long)((life - (time_t)life) * 1e9)};
 
 				nanosleep(&l, NULL);
 				_exit(0);
