@@ -8,8 +8,9 @@
  * leaking (stopped, or released when the detector saw the fds given back), or
  * when the process exits. Rises alert at once; falls within the episode are
  * silent. Besides each process, a group of processes with the same unit and
- * comm (the backends of one database, the children of one shell) shares a
- * rate limit, and gets one flat near-limit warning per interval.
+ * comm (the backends of one database) shares a rate limit, and gets one flat
+ * near-limit warning per interval; so do the children of one parent that hold
+ * mostly its fds (the children of a leaking shell), reported as inherited.
  */
 #include <errno.h>
 #include <math.h>
@@ -267,6 +268,12 @@ static struct alert_rec *alerts_rec(struct alerts *a, const struct alert_subject
 	return r;
 }
 
+/* Most of its fds are its parent's: a child that holds them did not leak them. */
+static bool inherits(const struct alert_subject *subj)
+{
+	return subj->inherited_fds > 0 && subj->inherited_fds * 2 > subj->fds;
+}
+
 static bool group_idle(const struct alerts *a, const struct alert_group *g, uint64_t now)
 {
 	uint64_t interval = a->cfg.min_interval_ns;
@@ -282,7 +289,10 @@ static struct alert_group *alerts_group(struct alerts *a, const struct alert_sub
 	struct alert_group *g, *tmp;
 	char key[sizeof(g->key)];
 
-	snprintf(key, sizeof(key), "%s\n%s", subj->unit ?: "", subj->comm ?: "");
+	if (inherits(subj))
+		snprintf(key, sizeof(key), "children of %d", (int)subj->ppid);
+	else
+		snprintf(key, sizeof(key), "%s\n%s", subj->unit ?: "", subj->comm ?: "");
 	HASH_FIND_STR(a->groups, key, g);
 	if (g)
 		return g;
@@ -460,6 +470,10 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 	    .suppressed = r->suppressed,
 	};
 	copy_string(al->comm, sizeof(al->comm), subj->comm);
+	al->ppid = subj->ppid;
+	copy_string(al->parent_comm, sizeof(al->parent_comm), subj->parent_comm);
+	if (inherits(subj))
+		al->inherited_fds = subj->inherited_fds;
 	copy_string(al->unit, sizeof(al->unit), subj->unit);
 	if (type == ALERT_EXHAUSTED) {
 		copy_string(al->syscall, sizeof(al->syscall), subj->fail_syscall);
@@ -650,6 +664,11 @@ int alert_format_message(const struct alert *al, char *buf, size_t size)
 			buf_count(&b, al);
 			buf_printf(&b, " open");
 			buf_rate_eta(&b, v);
+			if (al->inherited_fds > 0)
+				buf_printf(&b, ", %llu inherited from %s[%d]",
+					   (unsigned long long)al->inherited_fds,
+					   al->parent_comm[0] ? al->parent_comm : "its parent",
+					   (int)al->ppid);
 			break;
 		}
 		buf_printf(&b, "leaks %s%sfds: ", kind ?: "", kind ? " " : "");
@@ -784,6 +803,10 @@ int alert_to_fields(const struct alert *al, char **ret, size_t max)
 	if (al->unit[0])
 		field_add(&f, "FDWATCH_UNIT=%s", al->unit);
 	field_add(&f, "FDWATCH_UID=%u", (unsigned)al->uid);
+	if (al->inherited_fds > 0) {
+		field_add(&f, "FDWATCH_INHERITED_FDS=%llu", (unsigned long long)al->inherited_fds);
+		field_add(&f, "FDWATCH_PPID=%d", (int)al->ppid);
+	}
 	field_add(&f, "FDWATCH_SUPPRESSED=%llu", (unsigned long long)al->suppressed);
 	if (f.oom) {
 		alert_fields_free(ret, f.n);

@@ -51,6 +51,9 @@ struct alert_subject {
 	uint64_t hard_limit;
 	bool exited;
 	const char *fail_syscall; /* name of verdict.fail_nr (syscalls.h), or NULL */
+	pid_t ppid;
+	const char *parent_comm; /* or NULL when the parent is not known */
+	uint64_t inherited_fds;	 /* of fds, those it got from its parent at fork (0: none known) */
 };
 
 struct alert {
@@ -69,7 +72,10 @@ struct alert {
 	bool exited;			  /* recovered: the process exited */
 	enum alert_end end;		  /* recovered: how the episode ended */
 	enum fdw_pattern episode_pattern; /* recovered: what the episode's first alert said */
-	char syscall[32];		  /* exhausted: the syscall that failed, "" when unknown */
+	pid_t ppid;
+	char parent_comm[16];
+	uint64_t inherited_fds; /* > 0 when most of its fds are its parent's (see alerts_judge()) */
+	char syscall[32];	/* exhausted: the syscall that failed, "" when unknown */
 	struct detect_verdict verdict;
 	uint64_t suppressed; /* alerts for this process suppressed since the previous one */
 	char message[512];   /* the human one-liner */
@@ -105,7 +111,9 @@ void alerts_set_config(struct alerts *a, const struct alerts_config *cfg);
  * prev_state is the state from the previous verdict of the same process.
  * An episode whose opening alert went out gets exactly one closing
  * (recovered) alert: when the state falls below leaking, whatever it falls
- * to, or when the process exits, whichever comes first.
+ * to, or when the process exits, whichever comes first. A child whose fds
+ * are mostly inherited (subj->inherited_fds over half of them) is said to be
+ * so, and its alerts share the rate limit of its parent's children.
  */
 int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_state prev_state,
 		 const struct detect_verdict *v, uint64_t realtime_ns, uint64_t boottime_ns,
@@ -128,7 +136,7 @@ size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct a
 int alert_format_message(const struct alert *al, char *buf, size_t size);
 
 /* Upper bound of the fields alert_to_fields() makes: size ret with it. */
-#define ALERT_FIELDS_MAX 32
+#define ALERT_FIELDS_MAX 40
 
 /*
  * Journald fields of an alert as "KEY=value" strings (MESSAGE=, MESSAGE_ID=,

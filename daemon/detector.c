@@ -452,6 +452,14 @@ static bool limit_known(uint64_t limit)
 	return limit > 0 && limit != UINT64_MAX;
 }
 
+bool detect_near_limit(const struct detect_config *c, uint64_t fds, uint64_t soft_limit)
+{
+	if (!limit_known(soft_limit))
+		return false;
+	return fds + MIN(c->near_limit_fds, soft_limit / NEAR_LIMIT_DIVISOR) >= soft_limit ||
+	       (double)fds * 100 >= c->critical_percent * (double)soft_limit;
+}
+
 static const struct point *ring_at(const struct ring *r, unsigned i)
 {
 	return &r->p[(r->head + RING_POINTS - r->n + i) % RING_POINTS];
@@ -1121,7 +1129,7 @@ static void leak_desc_merge(struct leak_desc *old, const struct leak_desc *now)
 int detector_feed(struct detector *d, const struct detect_config *cfg,
 		  const struct detect_sample *s, struct detect_verdict *ret)
 {
-	uint64_t emfile0, enfile0, near_fds = 0, cooldown_ns;
+	uint64_t emfile0, enfile0, cooldown_ns;
 	enum fdw_state raw = FDW_STATE_OK, state;
 	bool near, released, rising, leak;
 	struct rhythm *rh = &d->rhythm;
@@ -1188,11 +1196,7 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 				d->seen[st] = false;
 	}
 
-	if (limit_known(s->soft_limit))
-		near_fds = MIN(cfg->near_limit_fds, s->soft_limit / NEAR_LIMIT_DIVISOR);
-	near = limit_known(s->soft_limit) &&
-	       (s->fds + near_fds >= s->soft_limit ||
-		(double)s->fds * 100 >= cfg->critical_percent * (double)s->soft_limit);
+	near = detect_near_limit(cfg, s->fds, s->soft_limit);
 	if (an.growing)
 		raw = FDW_STATE_GROWING;
 	if (leak)

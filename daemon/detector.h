@@ -80,6 +80,9 @@ struct detect_config {
 	uint64_t window_sec;	 /* longest history kept, seconds */
 };
 void detect_config_init(struct detect_config *c);
+/* Is a process with fds open near its soft limit (critical_percent of it, or within
+ * near_limit_fds, at most 1/16 of it)? False when the limit is unknown or unlimited. */
+bool detect_near_limit(const struct detect_config *c, uint64_t fds, uint64_t soft_limit);
 
 struct detect_verdict {
 	enum fdw_state state;

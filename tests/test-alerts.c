@@ -728,6 +728,48 @@ static void test_group_rate_limit(void **state)
 		sent += judge(a, &subj, FDW_STATE_OK, &leak, 2 * MIN_NS + pid, NULL) == ALERT_LEAK;
 	}
 	assert_int_equal(sent, 3);
+	/* Children of a shell, each flat near its limit with the shell's fds: one alert, saying
+	 * they are inherited; a child whose fds are its own is not one of them. */
+	sent = 0;
+	for (pid_t pid = 500; pid < 512; pid++) {
+		struct alert_subject subj = subject(pid);
+		const struct alert *al;
+		char *fields[ALERT_FIELDS_MAX];
+		int n;
+
+		subj.comm = "sleep";
+		subj.unit = NULL;
+		subj.fds = 154;
+		subj.soft_limit = 160;
+		subj.ppid = 499;
+		subj.parent_comm = "bash";
+		subj.inherited_fds = 150;
+		if (judge(a, &subj, FDW_STATE_OK, &flat, 3 * MIN_NS + pid, &al) == NONE)
+			continue;
+		sent++;
+		assert_string_equal(al->message,
+				    "sleep[500] is near its fd limit: 154/160 open, 150 "
+				    "inherited from bash[499]");
+		n = alert_to_fields(al, fields, ELEMENTSOF(fields));
+		assert_string_equal(field(fields, n, "FDWATCH_INHERITED_FDS"), "150");
+		assert_string_equal(field(fields, n, "FDWATCH_PPID"), "499");
+		alert_fields_free(fields, n);
+	}
+	assert_int_equal(sent, 1);
+	{
+		struct alert_subject subj = subject(520);
+		const struct alert *al;
+
+		subj.comm = "sleep";
+		subj.unit = NULL;
+		subj.fds = 154;
+		subj.soft_limit = 160;
+		subj.ppid = 499;
+		subj.inherited_fds = 20;
+		assert_int_equal(judge(a, &subj, FDW_STATE_OK, &flat, 3 * MIN_NS, &al), ALERT_LEAK);
+		assert_string_equal(al->message, "sleep[520] is near its fd limit: 154/160 open");
+		assert_int_equal(al->inherited_fds, 0);
+	}
 	/* After the interval the group may speak again. */
 	{
 		struct alert_subject subj = subject(400);

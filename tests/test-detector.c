@@ -1207,6 +1207,8 @@ static void test_flat_at_limit(void **state)
 		struct detect_verdict v;
 		struct detector *d;
 
+		assert_int_equal(detect_near_limit(&cfg, rows[i].fds, rows[i].limit),
+				 rows[i].want == FDW_STATE_LEAKING);
 		assert_int_equal(detector_new(&d), 0);
 		/* From the first sample on, and for as long as it sits there. */
 		for (int t = 0; t < 600; t += 10) {

@@ -214,6 +214,9 @@ def start_runs():
                     "--limit", "1024", "--duration", "60"])
     run("forker", [name("forkd", batch), "--mode", "fork", "--peak", "300", "--every", "0.5",
                    "--life", "2", "--limit", "1024", "--duration", "60"])
+    # ... and one near its limit: its children too, with its fds.
+    run("forker-near", [name("forknear", batch), "--mode", "fork", "--peak", "990", "--every", "0.5",
+                        "--life", "6", "--limit", "1024", "--duration", "40"])
     pg = name("pgback", batch)
     for k in range(6):
         run("near-%d" % k, [pg, "--mode", "near", "--gap", "28", "--ramp", "1.5",
@@ -430,6 +433,20 @@ def check_benign(tap, jd, runs, samples):
     tap.ok(not es, "forking parent: no alert for it or its children",
            [e.get("MESSAGE") for e in es])
 
+    # ---- a parent flat near its limit and its children holding its fds: one warning for the
+    # parent, one for the children saying they are inherited, none critical
+    es = alerts_of_comm(jd, "forknear")
+    parent = str(runs["forker-near"].pid)
+    kids = [e for e in es if e.get("OBJECT_PID") != parent and
+            int(e.get("PRIORITY", "6")) < LOG_NOTICE]
+    own = [e for e in es if e.get("OBJECT_PID") == parent and
+           int(e.get("PRIORITY", "6")) < LOG_NOTICE]
+    tap.diag("forknear: %s" % [e.get("MESSAGE") for e in es if e.get("FDWATCH_TYPE") != "recovered"])
+    tap.ok(len(own) <= 1 and len(kids) == 1 and int(kids[0].get("FDWATCH_INHERITED_FDS", "0")) >= 900
+           and not [e for e in es if int(e.get("PRIORITY", "6")) <= LOG_CRIT],
+           "children holding their parent's fds near the limit: reported once, as inherited",
+           [e.get("MESSAGE") for e in es])
+
     # ---- six processes of one program flat 28 fds under their limit: one warning at most
     es = alerts_of_comm(jd, "pgback")
     warn = loud(es)
@@ -462,7 +479,7 @@ def check_episodes(tap, jd, runs):
     pids = {str(r.pid) for r in runs.values()}
     by_pid = {}
     for e in with_t(jd.entries(SYSLOG_IDENTIFIER="fdwatchd")):
-        if e.get("OBJECT_PID") in pids or e.get("FDWATCH_COMM") in ("forkd", "pgback"):
+        if e.get("OBJECT_PID") in pids or e.get("FDWATCH_COMM") in ("forkd", "forknear"):
             by_pid.setdefault(e.get("OBJECT_PID"), []).append(e)
     for pid, es in by_pid.items():
         open_ = False
