@@ -28,14 +28,22 @@
  *    is fast or close to EMFILE: see leak_required_sec().
  * The verdict comes from the leaking window with the steepest slope (the most
  * pessimistic ETA among windows that each pass every test on their own);
- * window_describe() names its pattern and kinds.
+ * window_describe() names its pattern and kinds, from counters only where
+ * the probe counted the whole window (a leak is found from the counts alone).
+ *
+ * Rhythm. A release (the count gives back at least half of what it gained
+ * since its trough) closes any episode at once and makes the process one with
+ * cycles: a ramp within what its cycles reached is not a leak; troughs that
+ * rise cycle after cycle are one (rhythm_trend()).
  *
  * States. EXHAUSTED when the EMFILE/ENFILE counters rose; CRITICAL when
- * leaking with ETA < critical_eta_sec, or growing at >= critical_percent of
- * the soft limit, or within near_limit_fds of it (flat or not); LEAKING per
- * the windows; GROWING when the count rose by min_growth within leak_min_sec.
- * The reported state is the highest state seen within the last cooldown_sec:
- * it rises at once and falls only after cooldown_sec of lower conditions.
+ * leaking with ETA < critical_eta_sec, or leaking near the limit
+ * (detect_near_limit()); LEAKING per the windows or the troughs, or flat near
+ * the limit (a warning without ETA); GROWING when the count rose by
+ * min_growth within leak_min_sec along a fit. The reported state is the
+ * highest state seen within the last cooldown_sec: it rises at once and falls
+ * only after cooldown_sec of lower conditions, or at once on a release. Every
+ * fall below LEAKING after LEAKING or above is a recovery, once per episode.
  *
  * Every constant below was set with the synthetic workloads of
  * tests/test-detector.c (the benign and leaking patterns of
@@ -1266,14 +1274,12 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 		ret->pattern = FDW_PATTERN_AT_LIMIT;
 		ret->rate = 0;
 		ret->confidence = 1;
-	} else if (!leak && state >= FDW_STATE_GROWING && an.growing) {
+	} else if (!leak && an.growing) {
 		ret->eta_sec = eta_of(s->soft_limit, s->fds, ret->rate);
 		ret->confidence = 0.5 * an.r2;
 	} else if (!leak) {
-		ret->rate = MAX(ret->rate, 0.0) * (state >= FDW_STATE_GROWING);
+		ret->rate = 0; /* not growing: no rate to speak of */
 	}
-	if (state >= FDW_STATE_LEAKING && ret->eta_sec < 0 && leak)
-		ret->eta_sec = eta_of(s->soft_limit, s->fds, ret->rate);
 	if (state == FDW_STATE_EXHAUSTED) {
 		ret->fail_nr = d->last.last_fail_nr;
 		ret->fail_err = fail_err ?: d->fail_err;

@@ -1079,6 +1079,19 @@ static void test_short_ticks(void **state)
 			fail_msg("%s at 250 ms ticks: %s at %.0f s", workloads[i].name,
 				 fdw_state_to_string(r.max_state), r.t_leak);
 	}
+	/* Sawtooths and warm-ups into cycles: still one episode at most, closed at the drop. */
+	for (size_t i = 0; i < ELEMENTSOF(workloads); i++) {
+		if (!workloads[i].first_ramp_only)
+			continue;
+		run_workload(&workloads[i], &cfg, 0.25, &r);
+		if (r.episodes > 1 || r.max_after_drop > FDW_STATE_GROWING ||
+		    (r.episodes == 1 && (!r.first_released || r.t_recovered != r.t_drop)))
+			fail_msg(
+			    "%s at 250 ms ticks: %u episodes, %s after the drop at %.2f s, closed "
+			    "at %.2f s",
+			    workloads[i].name, r.episodes, fdw_state_to_string(r.max_after_drop),
+			    r.t_drop, r.t_recovered);
+	}
 }
 
 /* ---- single behaviours, sample by sample ---- */
