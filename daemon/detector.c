@@ -727,10 +727,22 @@ static uint32_t window_drawdown(const struct window *w)
 	return drop;
 }
 
-/* Creations by kind between the window's first and last points. */
-static void window_kinds(const struct window *w, uint32_t *ret_kinds, enum fdw_kind *ret_main)
+/* The latest point at the window's lowest count. */
+static size_t window_last_low(const struct window *w)
 {
-	const struct point *a = w->p[0], *b = w->p[w->n - 1];
+	size_t low = 0;
+
+	for (size_t i = 1; i < w->n; i++)
+		if (w->p[i]->fds <= w->p[low]->fds)
+			low = i;
+	return low;
+}
+
+/* Creations by kind between the window's point from and its last point. */
+static void window_kinds(const struct window *w, size_t from, uint32_t *ret_kinds,
+			 enum fdw_kind *ret_main)
+{
+	const struct point *a = w->p[from], *b = w->p[w->n - 1];
 	uint64_t top = 0;
 	enum fdw_kind main = FDW_KIND_OTHER;
 	uint32_t kinds = 0;
@@ -847,7 +859,7 @@ static void window_describe(const struct window *w, struct leak_desc *ret)
 	double net = (double)b->fds - (double)a->fds;
 
 	*ret = (struct leak_desc){.pattern = FDW_PATTERN_LINEAR, .counted = window_counted(w)};
-	window_kinds(w, &ret->kinds, &ret->main_kind);
+	window_kinds(w, 0, &ret->kinds, &ret->main_kind);
 	ret->closed_recent = window_closed(w, 0);
 	if (window_retry_loop(w, &ret->period_sec, &ret->per_attempt))
 		ret->pattern = FDW_PATTERN_RETRY_LOOP;
@@ -958,7 +970,8 @@ static void detector_analyze(const struct detector *d, const struct detect_confi
 	growing_n = w.n;
 	a->rate = f.slope;
 	a->r2 = f.r2;
-	window_kinds(&w, &a->kinds, &a->main_kind);
+	/* What grew since the count was last at its low: not a start-up's opened-and-closed. */
+	window_kinds(&w, window_last_low(&w), &a->kinds, &a->main_kind);
 	a->closed = window_closed(&w, 0);
 	a->counted = window_counted(&w);
 	/* The noise envelope: the largest drop within leak_min_sec, at every sample (level 0) too.

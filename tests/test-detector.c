@@ -1094,6 +1094,56 @@ static void test_short_ticks(void **state)
 	}
 }
 
+/*
+ * The same program gets the same verdict: a socket retry loop (+1 every 0.5 s)
+ * in a process whose start-up opened and closed 300 files is named a socket
+ * retry loop from the first leaking verdict to the last, whether the start-up's
+ * closes are in the judged window or not, and no verdict while it grows
+ * names another kind.
+ */
+static void test_stable_verdict(void **state)
+{
+	const struct wl w = {.name = "retry-socket-after-startup",
+			     .target = t_periodic,
+			     .kind = FDW_KIND_SOCKET,
+			     .period = 0.5,
+			     .per = 1,
+			     .base = 12,
+			     .limit = 4096,
+			     .start = 5,
+			     .duration = 300};
+	struct detect_config cfg;
+	struct detector *d;
+	struct sim m;
+	unsigned leaking = 0;
+
+	detect_config_init(&cfg);
+	sim_init(&m, &w);
+	assert_int_equal(detector_new(&d), 0);
+	for (int t = 0; t <= 305; t++) {
+		struct detect_verdict v;
+
+		sim_run(&m, &w, t > 0 ? (uint64_t)(t - 1) * NSEC_PER_SEC : 0,
+			(uint64_t)t * NSEC_PER_SEC);
+		if (t < 5) { /* imports: 60 files a second, opened and closed */
+			m.s.created[FDW_KIND_FILE] += 60;
+			m.s.closed += 60;
+			m.s.bursts += 3;
+		}
+		m.s.t_ns = T_BASE_NS + (uint64_t)t * NSEC_PER_SEC;
+		assert_int_equal(detector_feed(d, &cfg, &m.s, &v), 0);
+		if (v.state >= FDW_STATE_GROWING && v.kinds)
+			assert_int_equal(v.main_kind, FDW_KIND_SOCKET);
+		if (v.state >= FDW_STATE_LEAKING) {
+			leaking++;
+			assert_int_equal(v.pattern, FDW_PATTERN_RETRY_LOOP);
+			assert_near(v.per_attempt, 1, 0.1);
+		}
+	}
+	assert_true(leaking > 200);
+	detector_free(d);
+}
+
 /* ---- single behaviours, sample by sample ---- */
 
 static struct detect_verdict feed_at(struct detector *d, const struct detect_config *cfg,
@@ -1548,6 +1598,7 @@ int main(void)
 	    cmocka_unit_test(test_startup_noise),
 	    cmocka_unit_test(test_noisy_leak_sweep),
 	    cmocka_unit_test(test_short_ticks),
+	    cmocka_unit_test(test_stable_verdict),
 	    cmocka_unit_test(test_limit_change),
 	    cmocka_unit_test(test_critical_by_eta_and_percent),
 	    cmocka_unit_test(test_flat_at_limit),
