@@ -179,6 +179,12 @@
 #define TROUGH_MIN_CYCLES    4
 #define TROUGH_LAPSE_PERIODS 3.0
 #define TROUGH_CONFIDENCE    0.9
+/*
+ * A cycle may swing 1.5 times the largest swing seen before it: batches vary
+ * in size (a GC runs when a heap threshold is crossed, not at a fixed count);
+ * a new leak rising from a trough is called once it passes that.
+ */
+#define RHYTHM_SLACK 1.5
 /* Stepwise: fewer than half the tick intervals grew, by 2+ fds per step on average. */
 #define STEP_UP_SHARE 0.5
 #define STEP_MIN_SIZE 2.0
@@ -259,7 +265,7 @@ struct rhythm {
 	struct cycle c[CYCLES_KEPT];
 	unsigned n; /* cycles seen; the latest CYCLES_KEPT are kept */
 	uint32_t max_peak, max_amp;
-	uint64_t last_ns;	/* the latest release */
+	uint64_t last_ns;	/* the latest release of a ramp */
 	bool rising;		/* the troughs rise: a leak under a GC */
 	unsigned rising_cycles; /* troughs in the rising run */
 	double rise, period;	/* per cycle; seconds between cycles */
@@ -727,7 +733,7 @@ static uint32_t window_drawdown(const struct window *w)
 	return drop;
 }
 
-/* The latest point at the window's lowest count. */
+/* The latest point at the window's lowest count; the first when that is the last (a release). */
 static size_t window_last_low(const struct window *w)
 {
 	size_t low = 0;
@@ -735,7 +741,7 @@ static size_t window_last_low(const struct window *w)
 	for (size_t i = 1; i < w->n; i++)
 		if (w->p[i]->fds <= w->p[low]->fds)
 			low = i;
-	return low;
+	return low + 1 < w->n ? low : 0;
 }
 
 /* Creations by kind between the window's point from and its last point. */
@@ -1095,9 +1101,13 @@ static bool rhythm_feed(struct rhythm *r, const struct detect_config *cfg, uint3
 	    .ramp = r->ups >= RAMP_MIN_UPS &&
 		    r->hi_ns - r->lo_ns >= SPAN_SLACK * MIN_SPAN_SEC * NSEC_PER_SEC,
 	};
-	r->max_peak = MAX(r->max_peak, r->hi);
-	r->max_amp = MAX(r->max_amp, amp);
-	r->last_ns = t_ns;
+	/* A burst given back (benign.c burst: 200 fds in 0.5 s, closed) is no rhythm to judge by.
+	 */
+	if (c->ramp) {
+		r->max_peak = MAX(r->max_peak, r->hi);
+		r->max_amp = MAX(r->max_amp, amp);
+		r->last_ns = t_ns;
+	}
 	r->lo = r->hi = fds;
 	r->lo_ns = r->hi_ns = t_ns;
 	r->ups = 0;
@@ -1113,15 +1123,16 @@ static bool rhythm_rising(const struct rhythm *r, uint64_t t_ns)
 }
 
 /*
- * A process that released before is judged on its rhythm: a ramp within what
- * its cycles reached (its highest peak plus its largest swing) is one more
- * cycle, not a leak. The rhythm is forgotten after window_sec without a release.
+ * A process that ramped and released before is judged on its rhythm: a ramp
+ * that stays below its highest peak, or rises from its trough by no more than
+ * RHYTHM_SLACK times its largest swing, is one more cycle, not a leak. The
+ * rhythm is forgotten after window_sec without a ramp released.
  */
 static bool rhythm_explains(const struct rhythm *r, const struct detect_config *cfg, uint32_t fds,
 			    uint64_t t_ns)
 {
-	return r->n > 0 && t_ns - r->last_ns <= cfg->window_sec * NSEC_PER_SEC &&
-	       (uint64_t)fds <= (uint64_t)r->max_peak + r->max_amp;
+	return r->max_amp > 0 && t_ns - r->last_ns <= cfg->window_sec * NSEC_PER_SEC &&
+	       (fds <= r->max_peak || fds - r->lo <= RHYTHM_SLACK * r->max_amp);
 }
 
 /*
