@@ -208,10 +208,10 @@ struct point {
 	uint32_t fds;
 	uint32_t closed;
 	uint32_t bursts;
-	uint32_t up_ticks;  /* sample intervals in which fds rose, since the history started */
-	uint32_t ticks;	    /* sample intervals since the history started */
-	uint32_t uncounted; /* sample intervals the probe did not count, since then */
+	uint32_t up_ticks; /* sample intervals in which fds rose, since the history started */
+	uint32_t ticks;	   /* sample intervals since the history started */
 	uint32_t created[FDW_KIND_MAX];
+	bool counted; /* the probe counted the interval that ended here (all of it, averaged) */
 };
 
 struct ring {
@@ -286,7 +286,6 @@ struct detector {
 	int fail_err;			 /* EMFILE or ENFILE of the latest failure */
 	bool has_leak;
 	struct leak_desc leak;
-	uint32_t uncounted; /* see struct point */
 	struct rhythm rhythm;
 };
 
@@ -503,6 +502,7 @@ static uint64_t level_spacing_ns(const struct detect_config *cfg, int level)
 static void ring_add(struct ring *r, uint64_t spacing_ns, const struct point *p)
 {
 	uint64_t bucket;
+	bool counted;
 
 	if (spacing_ns == 0) {
 		ring_push(r, p);
@@ -523,7 +523,10 @@ static void ring_add(struct ring *r, uint64_t spacing_ns, const struct point *p)
 	r->acc_n++;
 	r->acc_dt_ns += (double)(p->t_ns - r->acc_t0_ns);
 	r->acc_fds += p->fds;
+	/* An averaged point is counted only if every sample in it was. */
+	counted = r->acc_n == 1 || r->partial.counted;
 	r->partial = *p;
+	r->partial.counted = counted && p->counted;
 	r->partial.t_ns = r->acc_t0_ns + (uint64_t)(r->acc_dt_ns / r->acc_n);
 	r->partial.fds = (uint32_t)(r->acc_fds / r->acc_n + 0.5);
 }
@@ -545,7 +548,7 @@ static const struct point *level_oldest(const struct history *h, int l)
 }
 
 static void point_from_sample(const struct detect_sample *s, uint32_t up_ticks, uint32_t ticks,
-			      uint32_t uncounted, struct point *ret)
+			      struct point *ret)
 {
 	*ret = (struct point){
 	    .t_ns = s->t_ns,
@@ -556,7 +559,7 @@ static void point_from_sample(const struct detect_sample *s, uint32_t up_ticks, 
 	    .bursts = (uint32_t)s->bursts,
 	    .up_ticks = up_ticks,
 	    .ticks = ticks,
-	    .uncounted = uncounted,
+	    .counted = s->counted,
 	};
 	for (int k = 0; k < FDW_KIND_MAX; k++)
 		ret->created[k] = (uint32_t)s->created[k];
@@ -801,28 +804,47 @@ static double leak_required_sec(const struct detect_config *cfg, bool clean, dou
 	return CLAMP(t, MIN_SPAN_SEC, slow);
 }
 
+/* The probe counted every interval of the window: its closes are all there. */
+static bool window_counted(const struct window *w)
+{
+	for (size_t i = 1; i < w->n; i++)
+		if (!w->p[i]->counted)
+			return false;
+	return true;
+}
+
 /*
  * Attempts (bursts of creations) at a regular period with the same net gain
  * each. On success fills *ret_period_sec and *ret_per_attempt.
  */
-static bool window_counted(const struct window *w)
-{
-	return w->p[w->n - 1]->uncounted == w->p[0]->uncounted;
-}
-
-static bool window_retry_loop(const struct window *w, double *ret_period_sec,
+static bool window_retry_loop(const struct window *all, double *ret_period_sec,
 			      double *ret_per_attempt)
 {
-	const struct point *a = w->p[0], *b = w->p[w->n - 1];
-	uint32_t attempts = b->bursts - a->bursts;
-	/* The process's very first burst has no gap before it. */
-	uint32_t gaps = attempts - (a->bursts == 0 && attempts > 0);
-	double net = (double)b->fds - (double)a->fds, mean, var, per, span;
-	int nseg = window_segments(w);
+	struct window tail = *all, *w = &tail;
+	const struct point *a, *b;
+	uint32_t attempts, gaps;
+	double net, mean, var, per, span;
+	int nseg;
 	size_t bound[5];
 
-	/* Cadence is claimed only from counters that advanced over the whole window. */
-	if (!window_counted(w) || gaps < RETRY_MIN_ATTEMPTS || !(net > 0))
+	/* Bursts are counted only while the probe counts: judge the counted tail alone. */
+	for (size_t i = all->n; i-- > 1;)
+		if (!all->p[i]->counted) {
+			tail.n = all->n - i;
+			memmove(tail.p, all->p + i, tail.n * sizeof(tail.p[0]));
+			break;
+		}
+	if (w->n < 2)
+		return false;
+	a = w->p[0];
+	b = w->p[w->n - 1];
+	attempts = b->bursts - a->bursts;
+	/* The process's very first burst has no gap before it. */
+	gaps = attempts - (a->bursts == 0 && attempts > 0);
+	net = (double)b->fds - (double)a->fds;
+	nseg = window_segments(w);
+
+	if (gaps < RETRY_MIN_ATTEMPTS || !(net > 0))
 		return false;
 	mean = (double)(b->gap_sum_us - a->gap_sum_us) / gaps;
 	var = (double)(b->gap_sq_us - a->gap_sq_us) / gaps - mean * mean;
@@ -1201,10 +1223,8 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 		d->ticks++;
 		if (s->fds > d->last.fds)
 			d->up_ticks++;
-		if (!s->counted)
-			d->uncounted++;
 	}
-	point_from_sample(s, d->up_ticks, d->ticks, d->uncounted, &cur);
+	point_from_sample(s, d->up_ticks, d->ticks, &cur);
 	if (d->started)
 		history_push(d->h, cfg, &cur);
 	if (!d->have_last)
