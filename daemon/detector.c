@@ -178,7 +178,9 @@
 #define RAMP_MIN_UPS	     3
 #define TROUGH_MIN_CYCLES    4
 #define TROUGH_LAPSE_PERIODS 3.0
-#define TROUGH_CONFIDENCE    0.9
+/* Confidence: 0.9 on the 4 troughs it takes, 1 from 5 on. */
+#define TROUGH_CONFIDENCE_PER_CYCLE 0.1
+#define TROUGH_CONFIDENCE_BASE	    0.5
 /*
  * A cycle may swing 1.5 times the largest swing seen before it: batches vary
  * in size (a GC runs when a heap threshold is crossed, not at a fixed count);
@@ -1278,7 +1280,8 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 		ret->eta_sec = eta_of(s->soft_limit, top, ret->rate);
 		ret->per_attempt = rh->rise;
 		ret->period_sec = rh->period;
-		ret->confidence = TROUGH_CONFIDENCE;
+		ret->confidence = MIN(1.0, TROUGH_CONFIDENCE_BASE +
+					       TROUGH_CONFIDENCE_PER_CYCLE * rh->rising_cycles);
 	} else if (an.leak) {
 		if (d->has_leak)
 			leak_desc_merge(&d->leak, &an.desc);
