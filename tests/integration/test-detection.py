@@ -400,9 +400,9 @@ def check_benign(tap, jd, runs, samples):
         if eps:
             ok = ok and closes and closes[0].get("FDWATCH_END") == "released" and \
                 closes[0]["_t"] - t_rel <= 2.5
-        tap.diag("%s: %d episode(s)%s" % (key, len(eps), "; closed %.1fs after the first drop: "
-                                          "%s" % (closes[0]["_t"] - t_rel, closes[0]["MESSAGE"])
-                                          if eps and closes else ""))
+        tap.diag("%s: %d episode(s), %d alert(s) above notice%s" % (
+            key, len(eps), len(loud(es)), "; closed %.1fs after the first drop: %s" % (
+                closes[0]["_t"] - t_rel, closes[0]["MESSAGE"]) if eps and closes else ""))
         tap.ok(ok and not loud(es, t_rel + 1.5),
                "%s: at most one episode, in the first ramp, closed at the first drop" % key,
                [(round(e["_t"] - t_rel, 1), e.get("MESSAGE")) for e in es])
