@@ -300,6 +300,14 @@ static double t_saw_then_leak(const struct wl *w, double t)
 	return t < w->a ? floor(w->rate * fmod(t, w->period)) : floor(w->rate * (t - w->a));
 }
 
+/* per fds an attempt every period, each late by 0..a periods (a loaded machine: gap CV ~a/2.45). */
+static double t_late_periodic(const struct wl *w, double t)
+{
+	uint64_t k = (uint64_t)(t / w->period);
+
+	return w->per * ((double)k + (t >= (k + uniform(w->seed, k) * w->a) * w->period ? 1 : 0));
+}
+
 /* ---- running a workload through the detector ---- */
 
 static int verbose(void)
@@ -659,6 +667,22 @@ static const struct wl workloads[] = {
      .want_rate = 20.0 / 6,
      .want_period = 6,
      .want_per_attempt = 20},
+    /* ... cycles of 4.3 s against 1 s ticks: each trough read up to 50 fds late. */
+    {.name = "rising-troughs-drifting",
+     .target = t_saw,
+     .rate = 50,
+     .period = 4.3,
+     .per = 20,
+     .base = 8,
+     .limit = 2048,
+     .duration = 120,
+     .judge_from = 4.3,
+     .leak_by = 60,
+     .pattern = FDW_PATTERN_RISING_TROUGHS,
+     .main_kind = FDW_KIND_FILE,
+     .want_rate = 20.0 / 4.3,
+     .want_period = 4.3,
+     .want_per_attempt = 20},
     /* ... by 5 fds a cycle of 10 s, ramps of 20 fd/s. */
     {.name = "rising-troughs-slow",
      .target = t_saw,
@@ -711,6 +735,26 @@ static const struct wl workloads[] = {
      .want_kinds = 1U << FDW_KIND_FILE | 1U << FDW_KIND_DUP,
      .want_rate = 5,
      .want_period = 0.2,
+     .want_per_attempt = 1},
+    /* ... on a loaded machine: each attempt 0..70% of a period late (gap CV ~0.29). */
+    {.name = "retry-shell-loaded",
+     .target = t_late_periodic,
+     .kind = FDW_KIND_DUP,
+     .inner = 1,
+     .inner_kind = FDW_KIND_FILE,
+     .period = 0.24,
+     .per = 1,
+     .a = 0.7,
+     .base = 4,
+     .limit = 1024,
+     .duration = 120,
+     .seed = 12,
+     .leak_by = 75,
+     .pattern = FDW_PATTERN_RETRY_LOOP,
+     .main_kind = FDW_KIND_FILE,
+     .want_kinds = 1U << FDW_KIND_FILE | 1U << FDW_KIND_DUP,
+     .want_rate = 1 / 0.24,
+     .want_period = 0.24,
      .want_per_attempt = 1},
     /* 1 fd/s with an hour of runway: a warning, never critical in its first 15 min. */
     {.name = "hour-of-runway",

@@ -10,8 +10,8 @@
  * limit; a server that forks short-lived workers inheriting its fds.
  *
  * Usage: batch --mode sawtooth|warmup|startup|churn|near|fork [options]
- *   sawtooth  --rate R fds/s up to --peak N above the trough, close all but --keep K (default 0),
- *             pause --pause S (default 0), again
+ *   sawtooth  wait --pause S (default 0) for a batch, then --rate R fds/s up to --peak N above the
+ *             trough, close all but --keep K (default 0), again
  *   warmup    --pool P connections (2 fds each, to its own 127.0.0.1 listener) over --ramp S
  *             seconds, then sawtooth cycles of files (--rate, --peak)
  *   startup   --peak N fds over --ramp S seconds, then held
@@ -119,12 +119,12 @@ static void make_listener(void)
 /* The sawtooth at t seconds into its cycles: fds held on top of its base, and the cycle. */
 static long saw(double t, long *ret_cycle)
 {
-	double ramp_sec = peak / rate, period = ramp_sec + pause_sec;
+	double ramp_sec = peak / rate, period = pause_sec + ramp_sec;
 	long cycle = (long)(t / period);
 	double in = t - cycle * period;
 
 	*ret_cycle = cycle;
-	return (long)(keep * cycle) + (in < ramp_sec ? (long)(rate * in) : (long)peak);
+	return (long)(keep * cycle) + (in < pause_sec ? 0 : (long)(rate * (in - pause_sec)));
 }
 
 /* Held fds wanted at t; *ret_cycle changes when a batch is closed (-1: no cycles). */
