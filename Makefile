@@ -33,12 +33,12 @@ endif
 
 # Debian packages: build, then test. `make deps` installs what is missing.
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
-	libinih-dev libcmocka-dev uthash-dev pkg-config make gcc
+	libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
 	libclang-rt-14-dev gdb varlink-go man-db groff-base
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
-PC_LIBS := libbpf libsystemd libcjson inih
+PC_LIBS := libbpf libsystemd libcjson
 SANITIZE ?=
 ifeq ($(SANITIZE),1)
 	SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -49,7 +49,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-init
 	-I$(OUTPUT) -Ibpf -Idaemon $(SAN_FLAGS) \
 	$(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
 LDFLAGS += $(SAN_FLAGS)
-LIBS_CORE := $(shell pkg-config --libs libcjson inih 2>/dev/null) -lm
+LIBS_CORE := $(shell pkg-config --libs libcjson 2>/dev/null) -lm
 LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lelf -lz -lpthread $(LIBS_CORE)
 LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 
@@ -118,11 +118,12 @@ $(OUTPUT)/fdwatchctl: $(OUTPUT)/fdwatchctl.o $(filter $(OUTPUT)/client.o,$(SYS_O
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS_DAEMON) -o $@
 
-$(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard daemon/*.h) | $(OUTPUT)/tests
+$(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard daemon/*.h tests/*.h) \
+		| $(OUTPUT)/tests
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(OUTPUT)/libfdwatch-core.a $(LIBS_TEST) -o $@
 
-$(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
+$(OUTPUT)/workloads/%: tests/workloads/%.c tests/workloads/workload.h | $(OUTPUT)/workloads
 	$(call msg,CC-WL,$@)
 	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $< -lpthread -o $@
 
@@ -165,7 +166,7 @@ bench: deps
 	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
 
-FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c \
+FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c tests/workloads/*.h \
 	tests/bench/*.c tests/fuzz/*.c)
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)

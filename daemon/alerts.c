@@ -360,11 +360,6 @@ static bool alerts_admit(struct alerts *a, struct alert_rec *r, struct alert_gro
 	return true;
 }
 
-static bool limit_known(uint64_t limit)
-{
-	return limit > 0 && limit != UINT64_MAX;
-}
-
 /*
  * The count when an EMFILE failure happened: every fd number below the soft
  * limit was in use (all but one for a call that makes two, as pipe2() does).
@@ -375,7 +370,7 @@ static uint64_t fds_at_failure(const struct alert_subject *subj)
 	const char *sc = subj->fail_syscall ?: "";
 	uint64_t pair = streq(sc, "pipe") || streq(sc, "pipe2") || streq(sc, "socketpair");
 
-	if (!limit_known(subj->soft_limit))
+	if (!fd_limit_is_finite(subj->soft_limit))
 		return subj->fds;
 	return MAX(subj->fds, subj->soft_limit - pair);
 }
@@ -573,7 +568,7 @@ static void format_eta(char *s, size_t size, double sec)
 /* "812/1024" or "812" when the limit is unknown or unlimited. */
 static void buf_count(struct buf *b, const struct alert *al)
 {
-	if (limit_known(al->soft_limit))
+	if (fd_limit_is_finite(al->soft_limit))
 		buf_printf(b, "%llu/%llu", (unsigned long long)al->fds,
 			   (unsigned long long)al->soft_limit);
 	else
@@ -736,9 +731,9 @@ _printf_(2, 3) static void field_add(struct fields *f, const char *fmt, ...)
 
 static void field_limit(struct fields *f, const char *key, uint64_t limit)
 {
-	if (limit == UINT64_MAX)
+	if (limit == FD_LIMIT_INFINITY)
 		field_add(f, "%s=infinity", key);
-	else if (limit > 0)
+	else if (limit != FD_LIMIT_UNKNOWN)
 		field_add(f, "%s=%llu", key, (unsigned long long)limit);
 }
 

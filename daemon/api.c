@@ -9,12 +9,6 @@
 #include "log.h"
 #include "varlink-server.h"
 
-/* Fallbacks when a config field is 0 (the documented defaults of [Api]). */
-#define API_DEFAULT_MAX_REQUEST		 (64U * 1024)
-#define API_DEFAULT_MAX_CLIENTS		 64U
-#define API_DEFAULT_MAX_PER_UID		 16U
-#define API_DEFAULT_REQUEST_TIMEOUT_USEC (10 * USEC_PER_SEC)
-#define API_DEFAULT_MAX_OUTPUT		 (1024U * 1024)
 /* Subscribe(since) replays at most this many alerts: ~70 KiB, well inside a socket's buffer. */
 #define API_REPLAY_MAX 100
 #define API_VENDOR     "fdwatch"
@@ -27,17 +21,21 @@ struct api {
 	struct api_sources sources;
 };
 
-static bool may_see_uid(const struct varlink_connection *c, uid_t uid)
+/*
+ * Who sees what, the one rule: root and admins (AdminGroup=) see every
+ * process and every alert; anyone else the processes running under its own
+ * uid and the alerts about them.
+ */
+static bool client_may_see(const struct varlink_connection *c, uid_t owner)
 {
-	return varlink_connection_uid(c) == 0 || varlink_connection_is_admin(c) ||
-	       varlink_connection_uid(c) == uid;
+	return varlink_connection_is_admin(c) || varlink_connection_uid(c) == owner;
 }
 
-static bool may_see_alert(const struct varlink_connection *c, void *userdata)
+static bool client_may_see_alert(const struct varlink_connection *c, void *userdata)
 {
 	const struct alert *a = userdata;
 
-	return may_see_uid(c, a->uid);
+	return client_may_see(c, a->uid);
 }
 
 static int reply_invalid(struct varlink_connection *c, const struct varlink_call *call,
@@ -62,9 +60,9 @@ static int method_get_status(struct varlink_connection *c, const struct varlink_
 	si.clients = varlink_server_connections(a->server);
 	si.subscribers = varlink_server_subscribers(a->server);
 	si.client_uid = varlink_connection_uid(c);
-	si.client_admin = varlink_connection_uid(c) == 0 || varlink_connection_is_admin(c);
+	si.client_admin = varlink_connection_is_admin(c);
 	for (struct proc_entry *e = proc_table_first(a->sources.procs); e; e = proc_table_next(e))
-		if (may_see_uid(c, e->uid))
+		if (client_may_see(c, e->uid))
 			si.visible++;
 	p = json_status(&si);
 	if (!p)
@@ -91,7 +89,7 @@ static int method_list_processes(struct varlink_connection *c, const struct varl
 	if (!v)
 		return -ENOMEM;
 	for (struct proc_entry *e = proc_table_first(t); e && n < total; e = proc_table_next(e))
-		if (may_see_uid(c, e->uid) && proc_filter_match(&f, e))
+		if (client_may_see(c, e->uid) && proc_filter_match(&f, e))
 			v[n++] = e;
 	proc_entries_sort_by_risk(v, n);
 
@@ -101,14 +99,9 @@ static int method_list_processes(struct varlink_connection *c, const struct varl
 	arr = cJSON_AddArrayToObject(p, "processes");
 	if (!arr || !json_add_u64(p, "matched", n))
 		return -ENOMEM;
-	for (size_t i = 0; i < n && (f.limit == 0 || i < f.limit); i++) {
-		cJSON *o = json_proc_summary(v[i]);
-
-		if (!o || !cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
+	for (size_t i = 0; i < n && (f.limit == 0 || i < f.limit); i++)
+		if (!json_append(arr, json_proc_summary(v[i])))
 			return -ENOMEM;
-		}
-	}
 	return varlink_reply(c, call, TAKE_PTR(p));
 }
 
@@ -120,7 +113,7 @@ static int method_get_process(struct varlink_connection *c, const struct varlink
 	struct proc_entry *e;
 	const char *bad;
 	uint64_t pid;
-	cJSON *o, *p;
+	cJSON *p;
 
 	bad = varlink_params_unknown(call->parameters, allowed);
 	if (bad)
@@ -130,15 +123,11 @@ static int method_get_process(struct varlink_connection *c, const struct varlink
 	e = proc_table_get(a->sources.procs, (pid_t)pid);
 	if (!e)
 		return varlink_error_u64(c, call, FDW_ERROR_NO_SUCH_PROCESS, "pid", pid);
-	if (!may_see_uid(c, e->uid))
+	if (!client_may_see(c, e->uid))
 		return varlink_error(c, call, FDW_ERROR_PERMISSION_DENIED, NULL);
-	o = json_proc_full(e, now_boottime_ns());
-	p = cJSON_CreateObject();
-	if (!o || !p || !cJSON_AddItemToObject(p, "process", o)) {
-		cJSON_Delete(o);
-		cJSON_Delete(p);
+	p = json_wrap("process", json_proc_full(e, now_boottime_ns()));
+	if (!p)
 		return -ENOMEM;
-	}
 	return varlink_reply(c, call, p);
 }
 
@@ -154,7 +143,7 @@ static int visible_alerts(struct api *a, const struct varlink_connection *c, uin
 		return -ENOMEM;
 	n = alerts_history(a->sources.alerts, since, v, max);
 	for (size_t i = 0; i < n; i++)
-		if (may_see_uid(c, v[i]->uid))
+		if (client_may_see(c, v[i]->uid))
 			v[k++] = v[i];
 	if (limit > 0 && k > limit) {
 		/* The latest ones: a limit on a history is "the last N". */
@@ -193,28 +182,16 @@ static int method_list_alerts(struct varlink_connection *c, const struct varlink
 	arr = p ? cJSON_AddArrayToObject(p, "alerts") : NULL;
 	if (!arr)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		cJSON *o = json_alert(v[i]);
-
-		if (!o || !cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
+	for (size_t i = 0; i < n; i++)
+		if (!json_append(arr, json_alert(v[i])))
 			return -ENOMEM;
-		}
-	}
 	return varlink_reply(c, call, TAKE_PTR(p));
 }
 
 /* {"alert": Alert}, the message of the Subscribe stream. NULL on ENOMEM. */
 static cJSON *alert_message(const struct alert *alert)
 {
-	cJSON *o = json_alert(alert), *p = cJSON_CreateObject();
-
-	if (!o || !p || !cJSON_AddItemToObject(p, "alert", o)) {
-		cJSON_Delete(o);
-		cJSON_Delete(p);
-		return NULL;
-	}
-	return p;
+	return json_wrap("alert", json_alert(alert));
 }
 
 static int method_subscribe(struct varlink_connection *c, const struct varlink_call *call,
@@ -257,35 +234,27 @@ static int method_subscribe(struct varlink_connection *c, const struct varlink_c
 }
 
 static const struct varlink_method methods[] = {
-    {VARLINK_FDWATCH_INTERFACE ".GetStatus", method_get_status},
-    {VARLINK_FDWATCH_INTERFACE ".ListProcesses", method_list_processes},
-    {VARLINK_FDWATCH_INTERFACE ".GetProcess", method_get_process},
-    {VARLINK_FDWATCH_INTERFACE ".ListAlerts", method_list_alerts},
-    {VARLINK_FDWATCH_INTERFACE ".Subscribe", method_subscribe},
+    {FDW_METHOD_GET_STATUS, method_get_status},
+    {FDW_METHOD_LIST_PROCESSES, method_list_processes},
+    {FDW_METHOD_GET_PROCESS, method_get_process},
+    {FDW_METHOD_LIST_ALERTS, method_list_alerts},
+    {FDW_METHOD_SUBSCRIBE, method_subscribe},
 };
 
 static const struct varlink_interface interfaces[] = {
     {VARLINK_FDWATCH_INTERFACE, varlink_fdwatch_description},
 };
 
-static uint32_t cfg_u32(uint32_t v, uint32_t dflt)
-{
-	return v ? v : dflt;
-}
-
+/* [Api]'s limits; the defaults and ranges are config.c's (every one is set, none is 0). */
 static void limits_from_config(const struct fdw_config *c, struct varlink_server_limits *ret)
 {
 	*ret = (struct varlink_server_limits){
-	    .max_request_bytes = cfg_u32(c->max_request_bytes, API_DEFAULT_MAX_REQUEST),
-	    .max_clients = cfg_u32(c->max_clients, API_DEFAULT_MAX_CLIENTS),
-	    .max_clients_per_uid = cfg_u32(c->max_clients_per_uid, API_DEFAULT_MAX_PER_UID),
-	    .request_timeout_usec = c->request_timeout_ns
-					? MAX(c->request_timeout_ns / NSEC_PER_USEC, 1ULL)
-					: API_DEFAULT_REQUEST_TIMEOUT_USEC,
-	    /* IdleTimeoutSec=0: never. */
-	    .idle_timeout_usec =
-		c->idle_timeout_ns ? MAX(c->idle_timeout_ns / NSEC_PER_USEC, 1ULL) : 0,
-	    .max_output_bytes = cfg_u32(c->max_output_bytes, API_DEFAULT_MAX_OUTPUT),
+	    .max_request_bytes = c->max_request_bytes,
+	    .max_clients = c->max_clients,
+	    .max_clients_per_uid = c->max_clients_per_uid,
+	    .request_timeout_usec = c->request_timeout_ns / NSEC_PER_USEC,
+	    .idle_timeout_usec = c->idle_timeout_ns / NSEC_PER_USEC, /* IdleTimeoutSec=0: never */
+	    .max_output_bytes = c->max_output_bytes,
 	};
 }
 
@@ -354,5 +323,5 @@ void api_publish_alert(struct api *a, const struct alert *alert)
 		log_warning_errno(ENOMEM, "Failed to build an alert for subscribers: %m");
 		return;
 	}
-	varlink_server_broadcast(a->server, p, may_see_alert, (void *)alert);
+	varlink_server_broadcast(a->server, p, client_may_see_alert, (void *)alert);
 }

@@ -15,9 +15,12 @@
  * closed), MaxOutputBytes (a client whose unread replies exceed it is
  * dropped: a subscriber that does not read never blocks the daemon).
  *
- * To add a method: a method_*() in api.c, a line in its method table, and
- * the method in the IDL in varlink.c. To add a GetStatus field: a field in
- * struct status_info (json.h), filled by whoever fills the rest.
+ * To add a method: a method_*() in api.c, its name (FDW_METHOD_*, varlink.h)
+ * in api.c's method table, and the method in the IDL in varlink.c; a method
+ * that asks the daemon to act (say, trace a process) gets a callback in
+ * struct api_sources, set by the manager. To add a GetStatus field: a field
+ * in struct status_info (json.h), filled by manager_get_status(), and in the
+ * IDL; a GetProcess field: json_proc_full() (json.c) and the IDL.
  */
 #ifndef FDWATCH_API_H
 #define FDWATCH_API_H

@@ -1,27 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
  * config.c - fdwatch.conf: built-in defaults, the main file and its drop-ins,
- * per-process rules, dump and reload checks.
+ * per-process rules, command-line settings, dump and reload checks.
  *
- * libinih does the Key=value splitting, but Debian's build (r55, as shipped)
- * is not systemd's syntax on its own, as tests/test-config.c pins:
- *  - the handler gets no line number (INI_HANDLER_LINENO 0);
- *  - lines longer than INI_MAX_LINE (200) are cut and the rest parsed as a new
- *    line, so its own line numbers drift;
- *  - an indented line continues the previous value (INI_ALLOW_MULTILINE);
- *  - ':' separates keys from values as well as '=';
- *  - a syntax error stops nothing but is only returned as the first bad line,
- *    and a section without keys never reaches the handler.
- * So inih reads through our line reader (ini_parse_stream), which counts lines,
- * strips leading whitespace (no continuations), rejects over-long and
- * malformed lines itself with their line number, and tracks the section, so
- * every problem is reported with file:line. inih still strips " ;" comments at
- * the end of values (INI_ALLOW_INLINE_COMMENTS); that is kept and documented.
+ * One reader does the whole syntax (config.h), line by line, so every problem
+ * is reported with its file:line and all of them are, not just the first.
  */
 #include <ctype.h>
 #include <fnmatch.h>
 #include <inttypes.h>
-#include <ini.h>
 #include <limits.h>
 #include <math.h>
 #include <pwd.h>
@@ -82,9 +69,12 @@ struct key_desc {
 #define SEC(s)	      ((uint64_t)(s)*NSEC_PER_SEC)
 #define CFG(f)	      offsetof(struct fdw_config, f)
 /*
- * A value must fit a line of its own in a dump (libinih reads 199 bytes of a line, see
- * config_ini_reader()), so paths the daemon may set from its command line stay loadable.
+ * The longest line, without its newline and surrounding whitespace: what the format
+ * has always allowed (it was the buffer of the INI library it was first read with),
+ * so every file that loaded before loads the same.
  */
+#define LINE_MAX_BYTES 199
+/* A value must fit a line of its own in a dump, so a path set by a flag stays loadable. */
 #define PATH_VALUE_MAX 160
 
 /* In dump order. The ranges keep a typo from becoming a daemon that does nothing or eats RAM. */
@@ -792,13 +782,9 @@ static void rule_set(struct parse_ctx *ctx, const char *name, const char *value)
 		report_key(ctx, name, value, reason);
 }
 
-static int config_ini_handler(void *user, const char *section, const char *name, const char *value)
+/* One Key=value line, split and stripped, in the section being read. */
+static void key_set(struct parse_ctx *ctx, const char *name, const char *value)
 {
-	struct parse_ctx *ctx = user;
-
-	/* The section comes from config_ini_reader(), which saw the header first. */
-	if (ctx->error)
-		return 1;
 	switch (ctx->section) {
 	case SECTION_INVALID:
 		break;
@@ -811,8 +797,6 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 	default:
 		global_set(ctx, name, value);
 	}
-	/* Errors are counted here; inih's return value only names the first line. */
-	return 1;
 }
 
 static bool is_rule_name(const char *s)
@@ -908,90 +892,99 @@ static void section_begin(struct parse_ctx *ctx, const char *s, size_t len)
 	report(ctx, here(ctx), "[%s]: unknown section", name);
 }
 
-/* A stripped line that is neither a comment nor a header: "[Section] line: reason" if it is bad. */
-static bool key_line_ok(struct parse_ctx *ctx, const char *s)
+/*
+ * A stripped line that is neither a comment nor a header: split it at its first '=' into a
+ * key (a plain name) and a value without surrounding whitespace and without an inline
+ * comment (";" after whitespace, to the end of the line). s is modified. false, after
+ * reporting it, when the line is not Key=value.
+ */
+static bool key_line_split(struct parse_ctx *ctx, char *s, char **ret_key, char **ret_value)
 {
-	const char *eq = strchr(s, '='), *reason = NULL;
+	char *eq = strchr(s, '='), *value;
+	const char *reason = NULL;
 	size_t klen = eq ? (size_t)(eq - s) : 0;
+	bool was_space = false;
 
 	while (klen > 0 && isspace((unsigned char)s[klen - 1]))
 		klen--;
-	/* A plain name as key, which also keeps inih from splitting at a ':' before the '='. */
 	if (!eq)
 		reason = "expected Key=value";
 	else if (klen == 0 || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 					"0123456789_") != klen)
 		reason = "invalid key name";
-	if (!reason)
-		return true;
-	if (ctx->section_name[0])
-		report(ctx, here(ctx), "[%s] %s: %s", ctx->section_name, s, reason);
-	else
-		report(ctx, here(ctx), "%s: %s", s, reason);
-	return false;
+	if (reason) {
+		if (ctx->section_name[0])
+			report(ctx, here(ctx), "[%s] %s: %s", ctx->section_name, s, reason);
+		else
+			report(ctx, here(ctx), "%s: %s", s, reason);
+		return false;
+	}
+	s[klen] = '\0';
+	value = eq + 1;
+	for (char *p = value; *p; p++) {
+		if (was_space && *p == ';') {
+			*p = '\0';
+			break;
+		}
+		was_space = isspace((unsigned char)*p);
+	}
+	while (isspace((unsigned char)*value))
+		value++;
+	for (size_t n = strlen(value); n > 0 && isspace((unsigned char)value[n - 1]);)
+		value[--n] = '\0';
+	*ret_key = s;
+	*ret_value = value;
+	return true;
 }
 
-/*
- * libinih's line source (fgets semantics, num is its buffer). One physical line per call, so our
- * line count stays that of the file, with the checks inih cannot do; lines we reject (after
- * reporting them) are handed over empty.
- */
-static char *config_ini_reader(char *str, int num, void *stream)
+/* Read ctx->f line by line: headers, Key=value lines, comments; every problem with its line. */
+static void parse_lines(struct parse_ctx *ctx)
 {
-	struct parse_ctx *ctx = stream;
-	ssize_t n;
-	size_t len;
-	char *s;
+	for (;;) {
+		char *s, *key, *value;
+		ssize_t n;
+		size_t len;
 
-	if (ctx->error)
-		return NULL;
-	errno = 0;
-	n = getline(&ctx->buf, &ctx->buf_size, ctx->f);
-	if (n < 0) {
-		if (ferror(ctx->f)) {
-			fail(ctx, negative_errno());
-			if (ctx->err)
-				fprintf(ctx->err, "%s: read failed: %s\n",
-					ctx->files[ctx->n_files - 1], strerror(-ctx->error));
-		} else if (errno == ENOMEM)
-			fail(ctx, -ENOMEM);
-		return NULL;
+		errno = 0;
+		n = getline(&ctx->buf, &ctx->buf_size, ctx->f);
+		if (n < 0) {
+			if (ferror(ctx->f)) {
+				fail(ctx, negative_errno());
+				if (ctx->err)
+					fprintf(ctx->err, "%s: read failed: %s\n",
+						ctx->files[ctx->n_files - 1],
+						strerror(-ctx->error));
+			} else if (errno == ENOMEM)
+				fail(ctx, -ENOMEM);
+			return;
+		}
+		ctx->line++;
+		s = ctx->buf;
+		if (strlen(s) != (size_t)n) {
+			report(ctx, here(ctx), "NUL byte in the line");
+			continue;
+		}
+		if (ctx->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
+			s += 3;
+		/* Leading whitespace goes: an indented line is a line of its own, never a
+		 * continuation. */
+		s += strspn(s, " \t\r\n\f\v");
+		len = strlen(s);
+		while (len > 0 && isspace((unsigned char)s[len - 1]))
+			s[--len] = '\0';
+		if (len > LINE_MAX_BYTES) {
+			report(ctx, here(ctx), "line too long, at most %d bytes", LINE_MAX_BYTES);
+			continue;
+		}
+		if (len == 0 || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[')
+			section_begin(ctx, s, len);
+		else if (key_line_split(ctx, s, &key, &value))
+			key_set(ctx, key, value);
+		if (ctx->error)
+			return;
 	}
-	ctx->line++;
-	str[0] = '\0';
-
-	s = ctx->buf;
-	if (strlen(s) != (size_t)n) {
-		report(ctx, here(ctx), "NUL byte in the line");
-		return str;
-	}
-	if (ctx->line == 1 && strncmp(s, "\xef\xbb\xbf", 3) == 0)
-		s += 3;
-	/* Leading whitespace goes, so inih never takes a line for a continuation. */
-	s += strspn(s, " \t\r\n\f\v");
-	len = strlen(s);
-	while (len > 0 && isspace((unsigned char)s[len - 1]))
-		s[--len] = '\0';
-
-	/* inih splits longer lines and parses the rest as a line of its own. */
-	if (len >= (size_t)num) {
-		report(ctx, here(ctx), "line too long, at most %d bytes", num - 1);
-		return str;
-	}
-	if (len == 0 || *s == '#' || *s == ';')
-		return str;
-
-	if (*s == '[') {
-		section_begin(ctx, s, len);
-		if (ctx->section != SECTION_INVALID)
-			memcpy(str, s, len + 1);
-		return str;
-	}
-
-	if (!key_line_ok(ctx, s))
-		return str;
-	memcpy(str, s, len + 1);
-	return str;
 }
 
 /* Parse one file into ctx->c. A missing file is fine. 0 or -errno (also reported). */
@@ -1000,7 +993,6 @@ static int parse_file(struct parse_ctx *ctx, const char *path)
 	_cleanup_fclose_ FILE *f = NULL;
 	char **files;
 	struct stat st;
-	unsigned errors = ctx->n_errors;
 	int r;
 
 	f = fopen(path, "re");
@@ -1033,16 +1025,9 @@ static int parse_file(struct parse_ctx *ctx, const char *path)
 	ctx->line = 0;
 	ctx->section = SECTION_NONE;
 	ctx->section_name[0] = '\0';
-	r = ini_parse_stream(config_ini_reader, ctx, config_ini_handler, ctx);
+	parse_lines(ctx);
 	ctx->f = NULL;
-	if (ctx->error)
-		return ctx->error;
-	if (r < 0)
-		return -ENOMEM;
-	/* The reader lets only lines through that inih takes; keep the count honest if not. */
-	if (r > 0 && ctx->n_errors == errors)
-		report(ctx, (struct loc){(int)ctx->n_files - 1, (unsigned)r}, "syntax error");
-	return 0;
+	return ctx->error;
 
 fail:
 	if (ctx->err)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * config.h - fdwatch.conf: built-in defaults, files and drop-ins (libinih),
+ * config.h - fdwatch.conf: built-in defaults, files and drop-ins,
  * per-process rules. Pure: no libbpf, sd-event or socket headers.
  */
 #ifndef FDWATCH_CONFIG_H
@@ -100,13 +100,13 @@ struct config_setting {
  * and fills *ret (the caller owns it: config_done()); -EINVAL when there were
  * problems; -ENOMEM; -errno for I/O errors (also written to err).
  *
- * Syntax (systemd-like, parsed by libinih): "[Section]" headers, "Key=value"
- * lines, keys case-sensitive, whitespace around keys and values ignored, lines
- * starting with '#' or ';' are comments, and (libinih) " ;" starts a comment at
- * the end of a value; '#' after a value is not a comment. An empty value
- * ("Key=") resets the key to its built-in default; a later assignment wins. No
- * continuation lines: an indented line is a line of its own. Lines may be at
- * most 199 bytes long (libinih's 200-byte buffer). A later [Rule NAME] with the
+ * Syntax (systemd-like): "[Section]" headers, "Key=value" lines split at the
+ * first '=', keys case-sensitive, whitespace around keys and values ignored,
+ * lines starting with '#' or ';' are comments, and " ;" (a ';' after
+ * whitespace) starts a comment at the end of a value; '#' after a value is not
+ * a comment. An empty value ("Key=") resets the key to its built-in default; a
+ * later assignment wins. No continuation lines: an indented line is a line of
+ * its own. Lines may be at most 199 bytes long. A later [Rule NAME] with the
  * same NAME (say in a drop-in) changes that rule in place; [Rule] without a name
  * always adds a rule, named "rule-N" (N: its position).
  *

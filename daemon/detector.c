@@ -464,15 +464,9 @@ void detector_reset(struct detector *d)
 	d->h = h;
 }
 
-static bool limit_known(uint64_t limit)
-{
-	/* 0: the caller could not read it; UINT64_MAX: RLIM_INFINITY. */
-	return limit > 0 && limit != UINT64_MAX;
-}
-
 bool detect_near_limit(const struct detect_config *c, uint64_t fds, uint64_t soft_limit)
 {
-	if (!limit_known(soft_limit))
+	if (!fd_limit_is_finite(soft_limit))
 		return false;
 	return fds + MIN(c->near_limit_fds, soft_limit / NEAR_LIMIT_DIVISOR) >= soft_limit ||
 	       (double)fds * 100 >= c->critical_percent * (double)soft_limit;
@@ -593,7 +587,7 @@ static bool sample_changed(const struct detect_sample *a, const struct detect_sa
 
 static double eta_of(uint64_t soft_limit, uint64_t fds, double rate)
 {
-	if (!limit_known(soft_limit) || !(rate > 0))
+	if (!fd_limit_is_finite(soft_limit) || !(rate > 0))
 		return -1;
 	if (fds >= soft_limit)
 		return 0;

@@ -52,7 +52,7 @@ int fdw_kind_from_string(const char *s, enum fdw_kind *ret);
 struct detect_sample {
 	uint64_t t_ns;	     /* CLOCK_BOOTTIME */
 	uint64_t fds;	     /* exact open fds now */
-	uint64_t soft_limit; /* RLIMIT_NOFILE; UINT64_MAX when unlimited, 0 when unknown */
+	uint64_t soft_limit; /* RLIMIT_NOFILE, see fd_limit_is_finite() */
 	uint64_t hard_limit;
 	uint64_t created[FDW_KIND_MAX];
 	uint64_t closed;

@@ -290,9 +290,10 @@ static const char *cut(const char *s, size_t width, char *buf, size_t size)
 	return buf;
 }
 
-static int print_json(const cJSON *o)
+/* o on stdout: indented, or on one line (a stream of them, as `watch --json` prints). */
+static int print_json_full(const cJSON *o, bool one_line)
 {
-	_cleanup_free_ char *s = cJSON_Print(o);
+	_cleanup_free_ char *s = one_line ? cJSON_PrintUnformatted(o) : cJSON_Print(o);
 
 	if (!s)
 		return EXIT_SOFTWARE;
@@ -301,15 +302,9 @@ static int print_json(const cJSON *o)
 	return EXIT_OK;
 }
 
-static int print_json_line(const cJSON *o)
+static int print_json(const cJSON *o)
 {
-	_cleanup_free_ char *s = cJSON_PrintUnformatted(o);
-
-	if (!s)
-		return EXIT_SOFTWARE;
-	puts(s);
-	fflush(stdout);
-	return EXIT_OK;
+	return print_json_full(o, false);
 }
 
 /* ---- status ---- */
@@ -321,7 +316,7 @@ static int cmd_status(void)
 	struct failure f;
 	char b1[32], b2[32];
 
-	if (call("io.fdwatch.GetStatus", NULL, &r, &f) < 0)
+	if (call(FDW_METHOD_GET_STATUS, NULL, &r, &f) < 0)
 		return report(&f);
 	p = r.parameters;
 	if (arg.json)
@@ -429,11 +424,11 @@ static int top_once(bool clear)
 	params = list_params(true);
 	if (fit_screen)
 		json_add_u64(params, "limit", rows - 3);
-	if (call("io.fdwatch.ListProcesses", params, &r, &f) < 0)
+	if (call(FDW_METHOD_LIST_PROCESSES, params, &r, &f) < 0)
 		return report(&f);
 	if (arg.json)
-		return arg.watch ? print_json_line(r.parameters) : print_json(r.parameters);
-	if (call("io.fdwatch.GetStatus", NULL, &st, &f) < 0)
+		return print_json_full(r.parameters, arg.watch);
+	if (call(FDW_METHOD_GET_STATUS, NULL, &st, &f) < 0)
 		return report(&f);
 	if (clear)
 		fputs("\033[H\033[2J", stdout);
@@ -551,7 +546,7 @@ static int cmd_show(const char *pid_s)
 	}
 	params = cJSON_CreateObject();
 	json_add_u64(params, "pid", pid);
-	if (call("io.fdwatch.GetProcess", params, &r, &f) < 0)
+	if (call(FDW_METHOD_GET_PROCESS, params, &r, &f) < 0)
 		return report(&f);
 	o = cJSON_GetObjectItem(r.parameters, "process");
 	if (!cJSON_IsObject(o)) {
@@ -670,7 +665,7 @@ static int cmd_alerts(void)
 		json_add_u64(params, "since", arg.since);
 	if (arg.has_limit)
 		json_add_u64(params, "limit", arg.limit);
-	if (call("io.fdwatch.ListAlerts", params, &r, &f) < 0)
+	if (call(FDW_METHOD_LIST_ALERTS, params, &r, &f) < 0)
 		return report(&f);
 	if (arg.json)
 		return print_json(r.parameters);
@@ -698,7 +693,7 @@ static int cmd_watch(void)
 		cJSON_Delete(params);
 		return report(&f);
 	}
-	r = client_send_call(client, "io.fdwatch.Subscribe", params, VARLINK_MORE);
+	r = client_send_call(client, FDW_METHOD_SUBSCRIBE, params, VARLINK_MORE);
 	if (r < 0 && r != -EPIPE)
 		return report((fail_transport(&f, r), &f));
 	if (arg.tty && !arg.json)
@@ -726,7 +721,7 @@ static int cmd_watch(void)
 		if (!cJSON_IsObject(a))
 			continue;
 		if (arg.json)
-			print_json_line(a);
+			print_json_full(a, true);
 		else
 			print_alert(a);
 		if (arg.has_limit && ++n >= arg.limit)
@@ -785,12 +780,12 @@ static int cmd_check(void)
 	cJSON *params;
 	int code;
 
-	if (call("io.fdwatch.GetStatus", NULL, &st, &f) < 0)
+	if (call(FDW_METHOD_GET_STATUS, NULL, &st, &f) < 0)
 		return check_unknown(&f);
 	params = list_params(false);
 	cJSON_DeleteItemFromObject(params, "state");
 	cJSON_AddStringToObject(params, "state", "growing");
-	if (call("io.fdwatch.ListProcesses", params, &r, &f) < 0)
+	if (call(FDW_METHOD_LIST_PROCESSES, params, &r, &f) < 0)
 		return check_unknown(&f);
 	procs = cJSON_GetObjectItem(r.parameters, "processes");
 	for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next) {
@@ -944,7 +939,7 @@ static int cmd_metrics(void)
 	struct failure f;
 	cJSON *params;
 
-	if (call("io.fdwatch.GetStatus", NULL, &st, &f) < 0) {
+	if (call(FDW_METHOD_GET_STATUS, NULL, &st, &f) < 0) {
 		if (!arg.json) {
 			print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
 			printf("fdwatch_up 0\n");
@@ -954,7 +949,7 @@ static int cmd_metrics(void)
 	/* All (filtered) processes for the counts by state; series only for those at risk. */
 	params = list_params(false);
 	cJSON_DeleteItemFromObject(params, "state");
-	if (call("io.fdwatch.ListProcesses", params, &r, &f) < 0)
+	if (call(FDW_METHOD_LIST_PROCESSES, params, &r, &f) < 0)
 		return report(&f);
 	procs = cJSON_GetObjectItem(r.parameters, "processes");
 	if (fdw_state_from_string(arg.state ?: "growing", &min_state) < 0)

@@ -112,12 +112,9 @@ void proc_entries_sort_by_risk(struct proc_entry **v, size_t n)
 		qsort(v, n, sizeof(*v), cmp_risk_qsort);
 }
 
-/* Limits above 2^53 (RLIM_INFINITY is 2^64-1) mean unlimited; 0 means not known (yet). */
-#define LIMIT_UNLIMITED_ABOVE (1ULL << 53)
-
 cJSON *json_add_limit(cJSON *obj, const char *name, uint64_t limit)
 {
-	if (limit == 0 || limit >= LIMIT_UNLIMITED_ABOVE) /* 0: unknown */
+	if (!fd_limit_is_finite(limit))
 		return cJSON_AddNullToObject(obj, name);
 	return json_add_u64(obj, name, limit);
 }
@@ -149,17 +146,10 @@ static cJSON *add_kinds(cJSON *obj, uint32_t kinds)
 
 	if (!arr)
 		return NULL;
-	for (int k = 0; k < FDW_KIND_MAX; k++) {
-		cJSON *s;
-
-		if (!(kinds & (1U << k)))
-			continue;
-		s = cJSON_CreateString(fdw_kind_to_string(k));
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
+	for (int k = 0; k < FDW_KIND_MAX; k++)
+		if ((kinds & (1U << k)) &&
+		    !json_append(arr, cJSON_CreateString(fdw_kind_to_string(k))))
 			return NULL;
-		}
-	}
 	return arr;
 }
 
@@ -192,7 +182,7 @@ static bool add_retry(cJSON *o, const struct detect_verdict *v)
 
 static bool add_use_percent(cJSON *o, uint64_t fds, uint64_t limit)
 {
-	bool finite = limit > 0 && limit < LIMIT_UNLIMITED_ABOVE;
+	bool finite = fd_limit_is_finite(limit);
 
 	return add_double_or_null(o, "use_percent",
 				  finite ? round(fds * 1000.0 / (double)limit) / 10.0 : 0, finite);
@@ -253,10 +243,8 @@ static cJSON *add_history(cJSON *o, const struct proc_entry *e, uint64_t now_ns)
 		const struct proc_point *p = &e->history[(e->history_head + i) % PROC_HISTORY];
 		cJSON *s = cJSON_CreateObject();
 
-		if (!s || !cJSON_AddItemToArray(arr, s)) {
-			cJSON_Delete(s);
+		if (!json_append(arr, s))
 			return NULL;
-		}
 		if (!cJSON_AddNumberToObject(s, "ago_sec",
 					     now_ns > p->t_ns ? ns_to_sec(now_ns - p->t_ns) : 0) ||
 		    !json_add_u64(s, "fds", p->fds))

@@ -72,8 +72,7 @@ struct status_info {
 };
 cJSON *json_status(const struct status_info *s);
 
-/* Soft/hard limit as JSON: null when unlimited (RLIM_INFINITY does not fit a JSON integer) or
- * unknown (0). */
+/* Soft/hard limit as JSON: null unless fd_limit_is_finite() (unlimited or not known). */
 cJSON *json_add_limit(cJSON *obj, const char *name, uint64_t limit);
 
 #endif

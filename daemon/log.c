@@ -4,21 +4,13 @@
 #include "log.h"
 
 static int max_level = LOG_INFO;
-static int prefix = -1; /* -1: decide from isatty(stderr) on first use */
+/* Each line gets a "<N>" priority prefix when stderr is not a terminal (a journal stream
+ * reads it); -1: not decided yet. */
+static int prefix = -1;
 
 void log_set_max_level(int level)
 {
 	max_level = level;
-}
-
-int log_get_max_level(void)
-{
-	return max_level;
-}
-
-void log_set_prefix(bool on)
-{
-	prefix = on;
 }
 
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...)

@@ -12,9 +12,6 @@
 
 /* Lines above this priority (LOG_DEBUG > LOG_INFO ...) are dropped. Default LOG_INFO. */
 void log_set_max_level(int level);
-int log_get_max_level(void);
-/* Prefix "<N>"? Default: only when stderr is not a terminal. */
-void log_set_prefix(bool on);
 
 /*
  * Log at level; with error != 0 "%m" means strerror(|error|). Returns -|error|,

@@ -621,7 +621,6 @@ void manager_free(struct manager *m)
 		return;
 	api_free(m->api);
 	sd_event_source_unref(m->tick_source);
-	sd_event_source_unref(m->rescan_source);
 	sd_event_source_unref(m->probe_source);
 	sd_event_source_unref(m->sigterm_source);
 	sd_event_source_unref(m->sigint_source);

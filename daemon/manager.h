@@ -33,7 +33,6 @@ struct manager_stats {
 struct manager {
 	sd_event *event;
 	sd_event_source *tick_source;
-	sd_event_source *rescan_source;
 	sd_event_source *sigterm_source, *sigint_source, *sighup_source;
 	sd_event_source *probe_source; /* ring buffer fd */
 

@@ -160,7 +160,7 @@ static int entry_new(struct proc_table *t, pid_t pid, uint64_t want_start, uint6
 	e->last_fail_nr = -1;
 	e->first_seen_ns = now_ns;
 	e->first_seen_realtime_ns = now_realtime_ns();
-	e->soft_limit = e->hard_limit = PROC_LIMIT_INFINITY;
+	e->soft_limit = e->hard_limit = FD_LIMIT_INFINITY;
 	/* No verdict yet: no ETA, no failing syscall. */
 	e->verdict.eta_sec = -1;
 	e->verdict.fail_nr = -1;

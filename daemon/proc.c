@@ -124,7 +124,7 @@ int proc_read_stat(const char *root, pid_t pid, struct proc_stat *ret)
 static int parse_limit(const char *s, uint64_t *ret)
 {
 	if (strncmp(s, "unlimited", 9) == 0) {
-		*ret = PROC_LIMIT_INFINITY;
+		*ret = FD_LIMIT_INFINITY;
 		return 0;
 	}
 	if (!isdigit((unsigned char)*s))

@@ -11,8 +11,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PROC_LIMIT_INFINITY UINT64_MAX
-
 /*
  * Open fds of pid. With fast, stat("ROOT/PID/fd").st_size, which Linux >= 6.2
  * sets to the exact count in O(1); otherwise readdir. 0 or -errno.
@@ -30,7 +28,7 @@ struct proc_stat {
 /* Parse ROOT/PID/stat (comm may hold spaces and ')' ). 0, -errno or -EBADMSG. */
 int proc_read_stat(const char *root, pid_t pid, struct proc_stat *ret);
 
-/* "Max open files" of ROOT/PID/limits; "unlimited" is PROC_LIMIT_INFINITY. */
+/* "Max open files" of ROOT/PID/limits; "unlimited" is FD_LIMIT_INFINITY. */
 int proc_read_nofile(const char *root, pid_t pid, uint64_t *ret_soft, uint64_t *ret_hard);
 
 /* Real uid from ROOT/PID/status. */

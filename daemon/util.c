@@ -42,23 +42,6 @@ int parse_u64(const char *s, uint64_t *ret)
 	return 0;
 }
 
-int parse_int(const char *s, int *ret)
-{
-	long v;
-	char *end;
-
-	if (!s || !*s || isspace((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno == ERANGE || v < INT_MIN || v > INT_MAX)
-		return -ERANGE;
-	if (*end)
-		return -EINVAL;
-	*ret = (int)v;
-	return 0;
-}
-
 int parse_double(const char *s, double *ret)
 {
 	double v;

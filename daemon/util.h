@@ -20,6 +20,19 @@
 #define MIN(a, b)     ((a) < (b) ? (a) : (b))
 #define MAX(a, b)     ((a) > (b) ? (a) : (b))
 
+/*
+ * An RLIMIT_NOFILE as fdwatch carries it, from /proc/PID/limits or from the
+ * probe (task->signal->rlim): FD_LIMIT_UNKNOWN when not read (yet),
+ * FD_LIMIT_INFINITY for RLIM_INFINITY ("unlimited"); any other value is a
+ * finite limit. (Linux caps a finite one at fs.nr_open, at most 1073741816.)
+ */
+#define FD_LIMIT_UNKNOWN  0ULL
+#define FD_LIMIT_INFINITY UINT64_MAX
+static inline bool fd_limit_is_finite(uint64_t limit)
+{
+	return limit != FD_LIMIT_UNKNOWN && limit != FD_LIMIT_INFINITY;
+}
+
 #define NSEC_PER_SEC  1000000000ULL
 #define USEC_PER_SEC  1000000ULL
 #define NSEC_PER_USEC 1000ULL
@@ -105,19 +118,12 @@ uint64_t now_realtime_ns(void);
  * on error.
  */
 int parse_u64(const char *s, uint64_t *ret);
-int parse_int(const char *s, int *ret);
 int parse_double(const char *s, double *ret);
 int parse_duration_ns(const char *s, uint64_t *ret);
 int parse_bool(const char *s, bool *ret);
 
 /* Read a whole small file into a NUL-terminated malloc'd buffer (max bytes). */
 int read_file_full(const char *path, size_t max, char **ret, size_t *ret_size);
-
-/* strdup that keeps NULL as NULL; returns -ENOMEM through ret == NULL check by caller. */
-static inline char *strdup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
 
 /* Free *dst and replace it by a copy of src (NULL allowed). 0 or -ENOMEM. */
 int free_and_strdup(char **dst, const char *src);

@@ -318,10 +318,10 @@ static int method_get_info(struct varlink_connection *c, const struct varlink_ca
 	    !cJSON_AddStringToObject(p, "url", s->url))
 		return -ENOMEM;
 	arr = cJSON_AddArrayToObject(p, "interfaces");
-	if (!arr || !cJSON_AddItemToArray(arr, cJSON_CreateString(VARLINK_SERVICE_INTERFACE)))
+	if (!arr || !json_append(arr, cJSON_CreateString(VARLINK_SERVICE_INTERFACE)))
 		return -ENOMEM;
 	for (size_t i = 0; i < s->n_interfaces; i++)
-		if (!cJSON_AddItemToArray(arr, cJSON_CreateString(s->interfaces[i].name)))
+		if (!json_append(arr, cJSON_CreateString(s->interfaces[i].name)))
 			return -ENOMEM;
 	return varlink_reply(c, call, TAKE_PTR(p));
 }
@@ -579,7 +579,11 @@ static int on_client_timer(sd_event_source *src, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* Whether gid is the peer's primary or among its supplementary groups. */
+/*
+ * Whether gid is the peer's primary or among its supplementary groups, as they
+ * were at connect time (SO_PEERGROUPS, Linux 4.13: immune to PID reuse). When
+ * the kernel cannot say, the peer is not in the group.
+ */
 static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
 {
 	_cleanup_free_ gid_t *groups = NULL;
@@ -587,7 +591,7 @@ static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
 
 	if (cred->gid == gid)
 		return true;
-	/* SO_PEERGROUPS (Linux 4.13): the groups at connect time, immune to PID reuse. */
+	/* ERANGE: len now says how much the list needs; it may grow once more meanwhile. */
 	for (int tries = 0; tries < 3; tries++) {
 		gid_t *g = realloc(groups, len);
 
@@ -601,37 +605,9 @@ static bool peer_in_group(int fd, const struct ucred *cred, gid_t gid)
 			return false;
 		}
 		if (errno != ERANGE)
-			break;
-	}
-	/* Fallback: the Groups: line of the peer's /proc status. */
-	{
-		char path[64], *line = NULL;
-		_cleanup_fclose_ FILE *f = NULL;
-		size_t n = 0;
-		bool found = false;
-
-		snprintf(path, sizeof(path), "/proc/%d/status", (int)cred->pid);
-		f = fopen(path, "re");
-		if (!f)
 			return false;
-		while (getline(&line, &n, f) > 0) {
-			char *p, *end;
-
-			if (strncmp(line, "Groups:", 7) != 0)
-				continue;
-			for (p = line + 7;; p = end) {
-				unsigned long v = strtoul(p, &end, 10);
-
-				if (end == p)
-					break;
-				if (v == gid)
-					found = true;
-			}
-			break;
-		}
-		free(line);
-		return found;
 	}
+	return false;
 }
 
 static bool peer_is_admin(struct varlink_server *s, int fd, const struct ucred *cred)
@@ -1040,11 +1016,6 @@ unsigned varlink_server_subscribers(const struct varlink_server *s)
 uid_t varlink_connection_uid(const struct varlink_connection *c)
 {
 	return c->cred.uid;
-}
-
-pid_t varlink_connection_pid(const struct varlink_connection *c)
-{
-	return c->cred.pid;
 }
 
 bool varlink_connection_is_admin(const struct varlink_connection *c)

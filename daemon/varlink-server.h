@@ -117,7 +117,6 @@ void varlink_server_broadcast(struct varlink_server *s, cJSON *params, varlink_f
 
 /* The peer's credentials at connect time (SO_PEERCRED). */
 uid_t varlink_connection_uid(const struct varlink_connection *c);
-pid_t varlink_connection_pid(const struct varlink_connection *c);
 /* Root, or a member (primary or supplementary, at connect time) of the admin group. */
 bool varlink_connection_is_admin(const struct varlink_connection *c);
 

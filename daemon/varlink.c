@@ -251,17 +251,6 @@ const char varlink_fdwatch_description[] =
     "# A request took too long to arrive, or the connection was idle; it is closed.\n"
     "error Timeout (reason: string)\n";
 
-const char *varlink_interface_description(const char *interface)
-{
-	if (!interface)
-		return NULL;
-	if (streq(interface, VARLINK_SERVICE_INTERFACE))
-		return varlink_service_description;
-	if (streq(interface, VARLINK_FDWATCH_INTERFACE))
-		return varlink_fdwatch_description;
-	return NULL;
-}
-
 int varlink_frame_next(const char *buf, size_t len, size_t max, size_t *ret_len)
 {
 	const char *nul;
@@ -495,20 +484,6 @@ bool varlink_method_name_is_valid(const char *name)
 	return labels >= 2;
 }
 
-int varlink_method_split(const char *name, char *buf, size_t size, const char **ret_method)
-{
-	const char *dot = strrchr(name, '.');
-
-	if (!dot)
-		return -EINVAL;
-	if ((size_t)(dot - name) >= size)
-		return -ENOBUFS;
-	memcpy(buf, name, dot - name);
-	buf[dot - name] = 0;
-	*ret_method = dot + 1;
-	return 0;
-}
-
 /*
  * root's "parameters", where a missing or null one becomes an empty object
  * (Varlink allows leaving it out). *ret may be a non-object: callers check.
@@ -669,13 +644,19 @@ static int print_consume(cJSON *root, char **ret, size_t *ret_size)
 	return 0;
 }
 
-static cJSON *object_with_params(cJSON *parameters)
+/*
+ * {"parameters": parameters or {}}, with key: value first unless key is NULL:
+ * the head of a reply, an error or a call. Takes parameters (freed on failure
+ * too); NULL on ENOMEM.
+ */
+static cJSON *message_new(const char *key, const char *value, cJSON *parameters)
 {
 	cJSON *root = cJSON_CreateObject();
 
 	if (!parameters)
 		parameters = cJSON_CreateObject();
-	if (!root || !parameters || !cJSON_AddItemToObject(root, "parameters", parameters)) {
+	if (!root || (key && !cJSON_AddStringToObject(root, key, value)) || !parameters ||
+	    !cJSON_AddItemToObject(root, "parameters", parameters)) {
 		cJSON_Delete(root);
 		cJSON_Delete(parameters);
 		return NULL;
@@ -685,36 +666,13 @@ static cJSON *object_with_params(cJSON *parameters)
 
 int varlink_reply_build(cJSON *parameters, bool continues, char **ret, size_t *ret_size)
 {
-	cJSON *root = object_with_params(parameters);
+	cJSON *root = message_new(NULL, NULL, parameters);
 
 	if (root && continues && !cJSON_AddTrueToObject(root, "continues")) {
 		cJSON_Delete(root);
 		return -ENOMEM;
 	}
 	return print_consume(root, ret, ret_size);
-}
-
-/*
- * {key: value, "parameters": parameters or {}}: the head of a call or an error.
- * Takes parameters (freed on failure too); NULL on ENOMEM.
- */
-static cJSON *message_new(const char *key, const char *value, cJSON *parameters)
-{
-	cJSON *root = cJSON_CreateObject();
-
-	if (!root || !cJSON_AddStringToObject(root, key, value)) {
-		cJSON_Delete(root);
-		cJSON_Delete(parameters);
-		return NULL;
-	}
-	if (!parameters)
-		parameters = cJSON_CreateObject();
-	if (!parameters || !cJSON_AddItemToObject(root, "parameters", parameters)) {
-		cJSON_Delete(root);
-		cJSON_Delete(parameters);
-		return NULL;
-	}
-	return root;
 }
 
 int varlink_error_build(const char *error, cJSON *parameters, char **ret, size_t *ret_size)
@@ -880,6 +838,27 @@ const char *varlink_params_unknown(const cJSON *params, const char *const *allow
 				return p->string;
 	}
 	return NULL;
+}
+
+cJSON *json_wrap(const char *key, cJSON *item)
+{
+	cJSON *o = item ? cJSON_CreateObject() : NULL;
+
+	if (!o || !cJSON_AddItemToObject(o, key, item)) {
+		cJSON_Delete(o);
+		cJSON_Delete(item);
+		return NULL;
+	}
+	return o;
+}
+
+bool json_append(cJSON *arr, cJSON *item)
+{
+	if (!item || !cJSON_AddItemToArray(arr, item)) {
+		cJSON_Delete(item);
+		return false;
+	}
+	return true;
 }
 
 cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v)

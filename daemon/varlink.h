@@ -30,6 +30,13 @@
 #define VARLINK_SERVICE_INTERFACE "org.varlink.service"
 #define VARLINK_FDWATCH_INTERFACE "io.fdwatch"
 
+/* The methods of io.fdwatch (the IDL is varlink_fdwatch_description). */
+#define FDW_METHOD_GET_STATUS	  VARLINK_FDWATCH_INTERFACE ".GetStatus"
+#define FDW_METHOD_LIST_PROCESSES VARLINK_FDWATCH_INTERFACE ".ListProcesses"
+#define FDW_METHOD_GET_PROCESS	  VARLINK_FDWATCH_INTERFACE ".GetProcess"
+#define FDW_METHOD_LIST_ALERTS	  VARLINK_FDWATCH_INTERFACE ".ListAlerts"
+#define FDW_METHOD_SUBSCRIBE	  VARLINK_FDWATCH_INTERFACE ".Subscribe"
+
 /* Errors of org.varlink.service (plus systemd's PermissionDenied and ExpectedMore). */
 #define VARLINK_ERROR_INTERFACE_NOT_FOUND "org.varlink.service.InterfaceNotFound"
 #define VARLINK_ERROR_METHOD_NOT_FOUND	  "org.varlink.service.MethodNotFound"
@@ -48,8 +55,6 @@
 /* The IDL texts served by org.varlink.service.GetInterfaceDescription. */
 extern const char varlink_service_description[];
 extern const char varlink_fdwatch_description[];
-/* The description of interface, or NULL when this service does not implement it. */
-const char *varlink_interface_description(const char *interface);
 
 /*
  * Framing. buf[0..len) holds bytes received and not yet consumed. Returns 1
@@ -122,13 +127,6 @@ void varlink_call_done(struct varlink_call *c);
 bool varlink_method_name_is_valid(const char *name);
 
 /*
- * Split "io.fdwatch.GetStatus" into its interface ("io.fdwatch", written to
- * buf, at most size bytes) and method ("GetStatus", pointing into name).
- * -EINVAL when name has no dot; -ENOBUFS when the interface does not fit.
- */
-int varlink_method_split(const char *name, char *buf, size_t size, const char **ret_method);
-
-/*
  * Build a reply / an error reply as NUL-terminated wire bytes: a malloc'd
  * buffer whose *ret_size includes the final NUL. parameters is consumed
  * (freed, also on error); NULL means {}. 0 or -ENOMEM.
@@ -173,6 +171,15 @@ int varlink_param_bool(const cJSON *params, const char *name, bool *ret);
  * that a typo ("limt") fails loudly instead of being ignored.
  */
 const char *varlink_params_unknown(const cJSON *params, const char *const *allowed);
+
+/*
+ * {key: item}. item is consumed: freed on failure too, and NULL (a failed
+ * constructor) is ENOMEM, so calls nest: json_wrap("alert", json_alert(a)).
+ * NULL on ENOMEM.
+ */
+cJSON *json_wrap(const char *key, cJSON *item);
+/* Append item to the array arr, consuming it as json_wrap() does. false on ENOMEM. */
+bool json_append(cJSON *arr, cJSON *item);
 
 /* Add an unsigned 64-bit integer exactly (cJSON numbers are doubles). NULL on ENOMEM. */
 cJSON *json_add_u64(cJSON *obj, const char *name, uint64_t v);

@@ -9,6 +9,7 @@
 
 #include "alerts.h"
 #include "util.h"
+#include "verdict-fixture.h"
 
 #define MIN_NS (60 * NSEC_PER_SEC)
 #define NONE   ALERT_TYPE_MAX
@@ -24,23 +25,6 @@ static struct alert_subject subject(pid_t pid)
 	    .fds = 812,
 	    .soft_limit = 1024,
 	    .hard_limit = 524288,
-	};
-}
-
-static struct detect_verdict verdict(enum fdw_state st)
-{
-	return (struct detect_verdict){
-	    .state = st,
-	    .pattern = st >= FDW_STATE_LEAKING ? FDW_PATTERN_RETRY_LOOP : FDW_PATTERN_NONE,
-	    .rate = 20,
-	    .eta_sec = 10.6,
-	    .confidence = 0.93,
-	    .kinds = 1U << FDW_KIND_PIPE,
-	    .main_kind = FDW_KIND_PIPE,
-	    .period_sec = 0.1,
-	    .per_attempt = 2,
-	    .counted = true,
-	    .fail_nr = -1,
 	};
 }
 

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /*
- * test-config.c - fdwatch.conf: every key, durations, syntax as Debian's
- * libinih reads it, drop-in order, errors with file:line (all of them), atomic
- * load, rules and matching, restart detection, dump round trip, and the
+ * test-config.c - fdwatch.conf: every key, durations, syntax, drop-in order, errors with file:line
+ * (all of them), atomic load, rules and matching, restart detection, dump round trip, and the
  * shipped config/fdwatch.conf against the built-in defaults.
  *
  * Each test works in its own temporary directory: <dir>/fdwatch.conf and
@@ -20,29 +19,10 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
-#include <ini.h>
-
 #include "config.h"
 #include "util.h"
 
-/*
- * Until alerts.c exists (it is written alongside this), a stand-in for its defaults lets this
- * test link. Keyed on the source file, not a weak symbol: a weak definition here would keep the
- * linker from pulling the real one out of libfdwatch-core.a, and the shipped-file test would
- * then pass against the stand-in.
- */
-#if !__has_include("alerts.c")
-void alerts_config_init(struct alerts_config *c)
-{
-	*c = (struct alerts_config){
-	    .min_interval_ns = 300 * NSEC_PER_SEC,
-	    .burst = 3,
-	    .history_size = 1024,
-	};
-}
-#endif
-
-/* Every key config_dump() must print, per section, in the spec's terms. */
+/* Every key config_dump() must print, per section, by its documented name. */
 static const struct {
 	const char *section, *key;
 } all_keys[] = {
@@ -220,30 +200,16 @@ static void test_defaults(void **state)
 	struct detect_config dc;
 	struct alerts_config ac;
 
+	/* The values themselves are pinned where they are documented: test_readme_defaults()
+	 * and test_shipped_conf_is_defaults(). Here: whose defaults they are. */
 	assert_int_equal(config_init(&c), 0);
-	assert_int_equal(c.probe_mode, PROBE_MODE_TRACEPOINT);
-	assert_int_equal(c.max_processes, 16384);
-	assert_int_equal(c.ringbuf_kib, 256);
-	assert_int_equal(c.tick_ns, NSEC_PER_SEC);
-	assert_int_equal(c.rescan_ns, 5 * NSEC_PER_SEC);
-	assert_string_equal(c.proc_root, "/proc");
 	detect_config_init(&dc);
 	assert_memory_equal(&c.detect, &dc, sizeof(dc));
 	alerts_config_init(&ac);
 	assert_memory_equal(&c.alerts, &ac, sizeof(ac));
-	assert_true(c.alert_journal);
-	assert_int_equal(c.log_level, LOG_INFO);
 	assert_string_equal(c.socket_path, FDW_SOCKET_PATH);
-	assert_string_equal(c.socket_path, "/run/fdwatch/api.sock");
-	assert_int_equal(c.socket_mode, 0660);
 	assert_null(c.socket_group);
 	assert_null(c.admin_group);
-	assert_int_equal(c.max_request_bytes, 65536);
-	assert_int_equal(c.max_clients, 64);
-	assert_int_equal(c.max_clients_per_uid, 16);
-	assert_int_equal(c.request_timeout_ns, 5 * NSEC_PER_SEC);
-	assert_int_equal(c.idle_timeout_ns, 300 * NSEC_PER_SEC);
-	assert_int_equal(c.max_output_bytes, 1048576);
 	assert_int_equal(c.n_rules, 0);
 
 	config_done(&c);
@@ -639,77 +605,22 @@ static void test_log_level(void **state)
 	assert_null(config_log_level_to_string(8));
 }
 
-/* --- syntax, as Debian's libinih and our reader read it --- */
-
-static int collect(void *user, const char *section, const char *name, const char *value)
-{
-	fprintf(user, "[%s]%s=%s|", section, name, value);
-	return 1;
-}
-
-static int ignore(void *user, const char *section, const char *name, const char *value)
-{
-	return 1;
-}
-
-static int seen_num;
-
-static char *reader_num(char *str, int num, void *stream)
-{
-	seen_num = num;
-	return fgets(str, num, stream);
-}
-
-/*
- * What the libinih build we link does on its own, which config.c works around or relies on
- * (its head comment). If a new build changes any of it, this says so first.
- */
-static void test_libinih_build(void **state)
-{
-	char *text = NULL;
-	size_t size = 0;
-	FILE *f = open_memstream(&text, &size), *in;
-	int r;
-
-	assert_non_null(f);
-	r = ini_parse_string("[A]\n"
-			     "K=v ; inline comment\n" /* stripped: we document it */
-			     "H=v # not a comment\n"
-			     "L=a\n"
-			     "  b\n"  /* continuation: our reader prevents it */
-			     "M: c\n" /* ':' separator: our reader rejects it */
-			     "[B]\n"
-			     "no equals sign\n" /* error, no handler call */
-			     "N=d\n",
-			     collect, f);
-	assert_int_equal(fclose(f), 0);
-	assert_string_equal(text, "[A]K=v|[A]H=v # not a comment|[A]L=a|[A]L=b|[A]M=c|[B]N=d|");
-	/* Only the first bad line comes back. */
-	assert_int_equal(r, 8);
-	free(text);
-
-	/* The line buffer our reader gets (the 199-byte line limit). */
-	in = fmemopen((char *)"[A]\nK=v\n", 9, "r");
-	assert_non_null(in);
-	assert_int_equal(ini_parse_stream(reader_num, in, ignore, NULL), 0);
-	fclose(in);
-	assert_int_equal(seen_num, 200);
-}
+/* --- syntax --- */
 
 static const struct syntax_case {
 	const char *name, *text;
 	const char *err;		  /* the error output, "@:" for "file:"; "" when it loads */
 	const char *section, *key, *want; /* when it loads: this value in the dump */
 } syntax_cases[] = {
-    {"inline ; comment ends a value (libinih)", "[Api]\nMaxClients=32 ; at most\n", "", "Api",
-     "MaxClients", "32"},
+    {"inline ; comment ends a value", "[Api]\nMaxClients=32 ; at most\n", "", "Api", "MaxClients",
+     "32"},
     {"; without whitespace before it is part of the value", "[Api]\nSocketGroup=a;b\n",
      "@:2: [Api] SocketGroup=a;b: not a valid group name or number\n"},
     {"# after a value is not a comment", "[Api]\nMaxClients=32 # at most\n",
      "@:2: [Api] MaxClients=32 # at most: not a number\n"},
     {"comment lines, indented too", "# c\n; c\n[Api]\n   # c\n\t; c\nMaxClients=33\n", "", "Api",
      "MaxClients", "33"},
-    {"an indented line is a key, not a continuation (libinih's multi-line is off)",
+    {"an indented line is a key, not a continuation",
      "[Api]\nMaxClients=32\n    MaxClientsPerUid=8\n", "", "Api", "MaxClientsPerUid", "8"},
     {"an indented line after a key is not glued to its value", "[Api]\nSocketGroup=adm\n  wheel\n",
      "@:3: [Api] wheel: expected Key=value\n"},
@@ -731,7 +642,7 @@ static const struct syntax_case {
     {"'=' in a value", "[Rule x]\nComm=a=b\n", "", "Rule x", "Comm", "a=b"},
     {"key outside a section", "MaxClients=3\n", "@:1: MaxClients=3: not in a section\n"},
     {"no '='", "[Api]\nMaxClients\n", "@:2: [Api] MaxClients: expected Key=value\n"},
-    {"':' is not a separator (libinih would take it)", "[Api]\nMaxClients: 3\n",
+    {"':' is not a separator", "[Api]\nMaxClients: 3\n",
      "@:2: [Api] MaxClients: 3: expected Key=value\n"},
     {"':' before '='", "[Api]\nMax:Clients=3\n", "@:2: [Api] Max:Clients=3: invalid key name\n"},
     {"empty key", "[Api]\n=3\n", "@:2: [Api] =3: invalid key name\n"},
@@ -787,7 +698,7 @@ static char *repeat(char ch, size_t n)
 	return s;
 }
 
-/* Length limits: sun_path, a path in a dump line, libinih's 200-byte line buffer. */
+/* Length limits: sun_path, a path in a dump line, a line of 199 bytes. */
 static void test_long_values(void **state)
 {
 	static const struct {
@@ -837,7 +748,7 @@ static void test_long_values(void **state)
 		assert_string_equal(got, value);
 	}
 
-	/* 200 bytes: libinih would cut the line and parse the rest as line 3. */
+	/* 200 bytes: too long; the next line is line 3. */
 	if (asprintf(&text, "[Rule x]\nComm=%s\nUid=x\nComm=a\n", fill) < 0 ||
 	    asprintf(&want,
 		     "%1$s:2: line too long, at most 199 bytes\n"
@@ -1485,6 +1396,54 @@ static bool is_example_line(const char *line, bool *in_example)
 	return n > 0 && line[2 + n] == '=';
 }
 
+/*
+ * The README's table of keys gives every key's default: the table is what a reader trusts,
+ * so it must be what the code does. Each "`Key=value`" of a "| `[Section]` |" row (the
+ * [Rule NAME] row lists keys without defaults).
+ */
+static void test_readme_defaults(void **state)
+{
+	_cleanup_free_ char *path = shipped_conf_path(), *readme = NULL, *text = NULL, *dflt = NULL;
+	_cleanup_(config_done) struct fdw_config d = {};
+	size_t n = 0;
+
+	/* config/fdwatch.conf -> README.md, both relative to the source tree. */
+	assert_non_null(strstr(path, "config/fdwatch.conf"));
+	strcpy(strstr(path, "config/fdwatch.conf"), "README.md");
+	if (read_file_full(path, 1 << 20, &readme, NULL) < 0)
+		fail_msg("cannot read %s: run the test from the source tree", path);
+	assert_int_equal(config_init(&d), 0);
+	dflt = dump(&d);
+	for (char *line = readme, *nl; line && *line; line = nl) {
+		char section[64];
+		const char *p;
+
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		if (sscanf(line, "| `[%63[A-Za-z]]` |", section) != 1 || streq(section, "Rule"))
+			continue;
+		for (p = strchr(line + 2, '|'); p && (p = strchr(p, '`')); p++) {
+			const char *end = strchr(p + 1, '`'), *eq;
+			_cleanup_free_ char *key = NULL, *want = NULL;
+
+			assert_non_null(end);
+			eq = memchr(p + 1, '=', end - p - 1);
+			assert_non_null(eq);
+			key = strndup(p + 1, eq - p - 1);
+			want = dump_value(dflt, section, key);
+			print_message("# README [%s] %.*s\n", section, (int)(end - p - 1), p + 1);
+			assert_non_null(want);
+			assert_int_equal(strlen(want), end - eq - 1);
+			assert_memory_equal(want, eq + 1, end - eq - 1);
+			n++;
+			p = end;
+		}
+	}
+	/* Every key, each once. */
+	assert_int_equal(n, ELEMENTSOF(all_keys));
+}
+
 static void test_shipped_conf_is_defaults(void **state)
 {
 	struct fixture *fx = *state;
@@ -1652,7 +1611,6 @@ int main(void)
 	    T(test_format_duration),
 	    T(test_parse_mode),
 	    T(test_log_level),
-	    T(test_libinih_build),
 	    T(test_syntax),
 	    T(test_long_values),
 	    T(test_nul_byte),
@@ -1675,6 +1633,7 @@ int main(void)
 	    T(test_dump_round_trip_defaults),
 	    T(test_dump_round_trip),
 	    T(test_shipped_conf_is_defaults),
+	    T(test_readme_defaults),
 	    T(test_shipped_conf_example_rules),
 	    T(test_settings),
 	    T(test_keep_restart_keys),

@@ -1709,20 +1709,6 @@ static void test_strings(void **state)
 	}
 }
 
-static void test_config_defaults(void **state)
-{
-	struct detect_config cfg;
-
-	detect_config_init(&cfg);
-	assert_int_equal(cfg.min_growth, 16);
-	assert_int_equal(cfg.leak_min_sec, 60);
-	assert_near(cfg.critical_eta_sec, 60, 0);
-	assert_near(cfg.critical_percent, 90, 0);
-	assert_int_equal(cfg.near_limit_fds, 16);
-	assert_int_equal(cfg.cooldown_sec, 60);
-	assert_int_equal(cfg.window_sec, 1800);
-}
-
 int main(void)
 {
 	static const struct CMUnitTest single[] = {
@@ -1741,7 +1727,6 @@ int main(void)
 	    cmocka_unit_test(test_pid_reuse),
 	    cmocka_unit_test(test_time_backwards),
 	    cmocka_unit_test(test_strings),
-	    cmocka_unit_test(test_config_defaults),
 	};
 	struct CMUnitTest tests[ELEMENTSOF(workloads) + ELEMENTSOF(single)];
 	size_t n = 0;

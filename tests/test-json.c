@@ -14,6 +14,7 @@
 #include "json.h"
 #include "syscalls.h"
 #include "varlink.h"
+#include "verdict-fixture.h"
 
 static struct proc_entry *entry_new(pid_t pid, const char *comm, enum fdw_state state, double eta,
 				    uint64_t fds)
@@ -292,19 +293,7 @@ static struct alert sample_alert(void)
 	    .fds = 812,
 	    .soft_limit = 1024,
 	    .suppressed = 1,
-	    .verdict =
-		{
-		    .state = FDW_STATE_LEAKING,
-		    .pattern = FDW_PATTERN_RETRY_LOOP,
-		    .rate = 20,
-		    .eta_sec = 10.6,
-		    .confidence = 0.95,
-		    .kinds = 1U << FDW_KIND_PIPE,
-		    .main_kind = FDW_KIND_PIPE,
-		    .period_sec = 0.1,
-		    .per_attempt = 2,
-		    .fail_nr = -1,
-		},
+	    .verdict = verdict(FDW_STATE_LEAKING),
 	};
 
 	snprintf(a.message, sizeof(a.message), "python3[4242] leaks pipe fds");

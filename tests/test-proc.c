@@ -63,7 +63,7 @@ static void test_nofile(void **state)
 		uint64_t want_soft, want_hard;
 	} cases[] = {
 	    {"1024", "524288", 1024, 524288},
-	    {"unlimited", "unlimited", PROC_LIMIT_INFINITY, PROC_LIMIT_INFINITY},
+	    {"unlimited", "unlimited", FD_LIMIT_INFINITY, FD_LIMIT_INFINITY},
 	    {"0", "4096", 0, 4096},
 	};
 	char *root = fixture_new();

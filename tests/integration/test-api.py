@@ -768,7 +768,7 @@ def test_bad_input(tap, d):
     rss = [("requests", vmrss_kib(d.pid))]
     test_many_clients(tap)
     rss.append(("many clients", vmrss_kib(d.pid)))
-    test_hangups(tap)
+    test_hangups(tap, d)
     rss.append(("hang-ups", vmrss_kib(d.pid)))
     test_slow_subscriber(tap, d)
     rss.append(("slow subscriber", vmrss_kib(d.pid)))
@@ -907,9 +907,18 @@ def test_many_clients(tap):
     tap.ok(True, "after the crowd left only our own status client is connected")
 
 
-def test_hangups(tap):
-    """Clients that hang up mid-request and mid-reply."""
+def test_hangups(tap, d):
+    """Clients that hang up mid-request and mid-reply: each connection is closed as soon as
+    the peer is gone (not when a timeout would cut it), no fd of the daemon's stays behind,
+    and a client connected throughout is answered all along."""
+    wait_for(lambda: clients_now() == 1, 10, "no other clients")
+    watcher = Client()
+    wait_for(lambda: clients_now() == 2, 5, "the watcher connected")
+    version = status()["version"]
+    time.sleep(0.3)  # the daemon has closed the status call's connection
+    fds0 = fdwlib.proc_fd_count(d.pid)
     big = b'{"method":"io.fdwatch.ListProcesses"}\0'
+    answered = 0
     for i in range(200):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -918,11 +927,33 @@ def test_hangups(tap):
         if i % 2:
             s.recv(100)  # a little of the reply, then gone
         s.close()
+        if i % 20 == 0:
+            answered += watcher.call("io.fdwatch.GetStatus")["version"] == version
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(fdwlib.SOCKET)
     s.sendall(b'{"method":"io.fdwatch.GetSta')
     s.close()
-    tap.ok(alive(), "200 clients hanging up mid-reply, one mid-request: daemon unharmed")
+    t0 = time.monotonic()
+    tap.ok(answered == 10, "a client connected throughout is answered during 200 hang-ups",
+           answered)
+    # Well inside RequestTimeoutSec (the shorter limit): the hang-up itself closes them.
+    try:
+        wait_for(lambda: clients_now() == 2, REQUEST_TIMEOUT * 0.75, "hung-up clients closed")
+        gone = time.monotonic() - t0
+    except TimeoutError:
+        gone = None
+    tap.ok(gone is not None, "every hung-up connection is closed at once (%s s), the watcher "
+           "stays" % ("%.2f" % gone if gone is not None else "not within %.1f" %
+                      (REQUEST_TIMEOUT * 0.75)), clients_now())
+    try:
+        wait_for(lambda: fdwlib.proc_fd_count(d.pid) <= fds0, 2, "the daemon's fds back")
+    except TimeoutError:
+        pass
+    after = fdwlib.proc_fd_count(d.pid)
+    tap.ok(after == fds0, "no fd of the daemon's stays behind: %d before, %d after"
+           % (fds0, after))
+    watcher.close()
+    wait_for(lambda: clients_now() == 1, 5, "the watcher gone")
 
 
 def test_slow_subscriber(tap, d):

@@ -7,6 +7,8 @@ from the config (where alerts go) is derived again; and the service manager
 always hears READY=1 after RELOADING=1, even when the reload runs out of
 memory."""
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,6 +118,9 @@ def reload_out_of_memory(tap):
     The failure is made real in the running daemon: gdb makes the allocation of
     the reload's message buffer (open_memstream) return NULL, as it does when
     malloc fails."""
+    if not shutil.which("gdb"):
+        tap.skip("out of memory in a reload: RELOADING=1, then READY=1", "no gdb (make deps)")
+        return
     d = fdwlib.Daemon(["--no-journal", "--socket", SOCKET]).start()
     gdb = None
     try:
@@ -132,7 +137,9 @@ def reload_out_of_memory(tap):
             seen = len(d.notifications)
         os.kill(d.pid, signal.SIGHUP)
         out, _ = gdb.communicate(timeout=60)
-        tap.ok("Breakpoint 1," in out, "gdb made the reload's allocation fail", out)
+        # "Breakpoint 1," or, in an ASan build (its interceptor too), "Breakpoint 1.2,".
+        tap.ok(re.search(r"^Breakpoint 1(\.\d+)?, .*open_memstream", out, re.M),
+               "gdb made the reload's allocation fail", out)
         try:
             fdwlib.wait_for(lambda: _after(d, seen, "READY=1"), 5, "READY=1")
         except TimeoutError:

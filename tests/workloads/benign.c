@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload.h"
+
 #define MAX_HELD 4096
 #define TICK_NS	 1000000LL /* 1 ms: fine enough for 500 fds/s, cheap at 1000 wake-ups/s */
 
@@ -38,30 +40,6 @@ static double rate = -1, duration = 60;
 static int held[MAX_HELD], n_held;
 static int listener = -1;
 static int64_t t0;
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static double wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Open fds without opening one: st_size of /proc/self/fd is the count since Linux 6.2. */
-static int count_fds(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/fd", &st) == 0 ? (int)st.st_size : -1;
-}
 
 static void die(const char *what)
 {
@@ -182,13 +160,10 @@ int main(int argc, char **argv)
 	next_progress = t0 + 1000000000LL;
 	printf("start %d %d %.6f\n", (int)getpid(), count_fds(), wall());
 	for (tick = t0; tick < end; tick += TICK_NS) {
-		struct timespec ts = {.tv_sec = tick / 1000000000LL,
-				      .tv_nsec = tick % 1000000000LL};
 		double t = (tick - t0) / 1e9;
 		int want;
 
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-			;
+		sleep_until(tick);
 		want = m->target(t, next_phase);
 		while (n_held > want && n_held > 0)
 			close(held[--n_held]);

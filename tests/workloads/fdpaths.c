@@ -87,6 +87,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload.h"
+
 #define MAX_CHILDREN 64
 
 static int *made; /* fds made by commands, oldest first */
@@ -104,28 +106,6 @@ static int n_children;
 static unsigned idle_timeout = 120;
 static volatile sig_atomic_t idle;
 static char errmsg[256];
-
-/* Number of open fds, from /proc/self/fd, not counting the dirfd used to read it. */
-static int count_fds(void)
-{
-	DIR *d;
-	struct dirent *de;
-	struct stat st;
-	int n = 0;
-
-	/* Since Linux 6.2 st_size is the exact count, and reading it opens no fd:
-	 * counting must not show up in the counts under test (nor fail at EMFILE). */
-	if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0)
-		return (int)st.st_size;
-	d = opendir("/proc/self/fd");
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d))
-			n++;
-	closedir(d);
-	return n;
-}
 
 /* Records errno with what failed; returns -errno for a command to return. */
 static int fail(const char *fmt, ...)

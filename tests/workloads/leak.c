@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload.h"
+
 enum kind { FILE_, PIPE, SOCKET, EVENTFD, EPOLL, INOTIFY, DUP };
 static const char *const kind_names[] = {"file",  "pipe",    "socket", "eventfd",
 					 "epoll", "inotify", "dup"};
@@ -64,51 +66,9 @@ static int dup_base = -1;
 static int64_t t0;
 static long leaked;
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static double since_start(void)
 {
 	return (now_ns() - t0) / 1e9;
-}
-
-static double wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_until(int64_t ns)
-{
-	struct timespec ts = {.tv_sec = ns / 1000000000LL, .tv_nsec = ns % 1000000000LL};
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-/* Open fds, without opening one: st_size of /proc/self/fd is the count since Linux 6.2. */
-static int count_fds(void)
-{
-	struct stat st;
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	if (stat("/proc/self/fd", &st) == 0 && st.st_size > 0)
-		return (int)st.st_size;
-	if (!(d = opendir("/proc/self/fd"))) /* older kernels report 0 */
-		return -1;
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.' && atoi(de->d_name) != dirfd(d);
-	closedir(d);
-	return n;
 }
 
 /* A loopback port nobody listens on: bind an ephemeral port, then close it. */
