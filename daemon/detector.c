@@ -146,16 +146,20 @@
  * Retry loop: at least 5 attempts in the window, gaps with a coefficient of
  * variation <= 0.35 (a sleep-paced loop measures ~0.01; a shell loop that
  * forks sleep(1) every 0.2 s measured 0.008 idle and 0.10 with three CPU hogs
- * on 2 vCPUs, and was missed at 0.25 under a heavier load; one fd at a random
- * moment of each 1 s slot has 0.41; requests arriving at random measure ~1),
- * and each segment's net gain per attempt within 25% of
+ * on 2 vCPUs (its longest gap 0.36 s); one fd at a random moment of each 1 s
+ * slot has 0.41; requests arriving at random measure ~1), judged per interval
+ * so that stalls do not count (window_cadence()), and each segment's net gain
+ * per attempt within 25% of
  * the window's (one attempt split by a tick edge moves a 1 s segment of a
  * 10/s loop by 10%). What an attempt closes of its own is no matter: a
  * subprocess with a pipe creates 4 pipe fds and closes 3; what counts is the
  * net gain that is never given back.
  */
-#define RETRY_MIN_ATTEMPTS   5
-#define RETRY_MAX_CV	     0.35
+#define RETRY_MIN_ATTEMPTS 5
+#define RETRY_MAX_CV	   0.35
+/* Per interval: a CV from 3+ gaps, 4+ such intervals (see window_cadence()). */
+#define RETRY_INTERVAL_GAPS  3
+#define RETRY_MIN_INTERVALS  4
 #define RETRY_GAIN_TOLERANCE 0.25
 /*
  * Growing (a notice at most, but what the API shows): the count rose by
@@ -812,6 +816,55 @@ static bool window_counted(const struct window *w)
 	return true;
 }
 
+static double median(double *v, size_t n);
+
+/* Gaps between bursts from point p to q (the process's very first burst has none before it). */
+static uint32_t interval_gaps(const struct point *p, const struct point *q)
+{
+	uint32_t attempts = q->bursts - p->bursts;
+
+	return attempts - (p->bursts == 0 && attempts > 0);
+}
+
+/*
+ * Is the cadence of the attempts regular (gaps with a coefficient of variation
+ * of at most RETRY_MAX_CV)? Judged per interval between the window's points
+ * when most hold RETRY_INTERVAL_GAPS gaps or more: the medians of their mean
+ * gaps and CVs, so that the few intervals in which the process stalled (a
+ * loaded machine: a shell waiting seconds for its sleep(1) to be forked) do
+ * not undo a cadence the rest shows; else over the whole window's gaps.
+ * *ret_mean_us: the gap.
+ */
+static bool window_cadence(const struct window *w, uint32_t gaps, double *ret_mean_us)
+{
+	const struct point *a = w->p[0], *b = w->p[w->n - 1];
+	double means[RING_POINTS + 1], cvs[RING_POINTS + 1], mean, var;
+	size_t k = 0;
+
+	for (size_t i = 1; i < w->n; i++) {
+		const struct point *p = w->p[i - 1], *q = w->p[i];
+		uint32_t g = interval_gaps(p, q);
+
+		if (g < RETRY_INTERVAL_GAPS)
+			continue;
+		mean = (double)(q->gap_sum_us - p->gap_sum_us) / g;
+		/* The sample variance: from a few gaps the plain one is a third too small. */
+		var = ((double)(q->gap_sq_us - p->gap_sq_us) - g * mean * mean) / (g - 1);
+		if (!(mean > 0))
+			continue;
+		means[k] = mean;
+		cvs[k++] = sqrt(MAX(var, 0.0)) / mean;
+	}
+	if (k >= RETRY_MIN_INTERVALS && 2 * k >= w->n - 1) {
+		*ret_mean_us = median(means, k);
+		return median(cvs, k) <= RETRY_MAX_CV;
+	}
+	mean = (double)(b->gap_sum_us - a->gap_sum_us) / gaps;
+	var = (double)(b->gap_sq_us - a->gap_sq_us) / gaps - mean * mean;
+	*ret_mean_us = mean;
+	return mean > 0 && sqrt(MAX(var, 0.0)) <= RETRY_MAX_CV * mean;
+}
+
 /*
  * Attempts (bursts of creations) at a regular period with the same net gain
  * each. On success fills *ret_period_sec and *ret_per_attempt.
@@ -822,7 +875,7 @@ static bool window_retry_loop(const struct window *all, double *ret_period_sec,
 	struct window tail = *all, *w = &tail;
 	const struct point *a, *b;
 	uint32_t attempts, gaps;
-	double net, mean, var, per, span;
+	double net, mean, per, span;
 	int nseg;
 	size_t bound[5];
 
@@ -838,16 +891,13 @@ static bool window_retry_loop(const struct window *all, double *ret_period_sec,
 	a = w->p[0];
 	b = w->p[w->n - 1];
 	attempts = b->bursts - a->bursts;
-	/* The process's very first burst has no gap before it. */
-	gaps = attempts - (a->bursts == 0 && attempts > 0);
+	gaps = interval_gaps(a, b);
 	net = (double)b->fds - (double)a->fds;
 	nseg = window_segments(w);
 
 	if (gaps < RETRY_MIN_ATTEMPTS || !(net > 0))
 		return false;
-	mean = (double)(b->gap_sum_us - a->gap_sum_us) / gaps;
-	var = (double)(b->gap_sq_us - a->gap_sq_us) / gaps - mean * mean;
-	if (!(mean > 0) || sqrt(MAX(var, 0.0)) > RETRY_MAX_CV * mean)
+	if (!window_cadence(w, gaps, &mean))
 		return false;
 	per = net / attempts;
 

@@ -308,6 +308,30 @@ static double t_late_periodic(const struct wl *w, double t)
 	return w->per * ((double)k + (t >= (k + uniform(w->seed, k) * w->a) * w->period ? 1 : 0));
 }
 
+/*
+ * Attempts every period (+0..20%), and after a share a of them a stall of b
+ * seconds (the process waited for the CPU), or with a = -1 at random moments
+ * (exponential gaps of mean period): per fds each.
+ */
+static double t_stalling(const struct wl *w, double t)
+{
+	double at = 0;
+	uint64_t k = 0;
+
+	for (;;) {
+		double u = uniform(w->seed, k), d;
+
+		if (w->a < 0)
+			d = -log(1 - u) * w->period;
+		else
+			d = w->period * (1 + 0.2 * u) + (uniform(w->seed + 1, k) < w->a ? w->b : 0);
+		if (at + d > t)
+			return w->per * (double)k;
+		at += d;
+		k++;
+	}
+}
+
 /* ---- running a workload through the detector ---- */
 
 static int verbose(void)
@@ -628,10 +652,13 @@ static const struct wl workloads[] = {
       * noise any fast call must outgrow (NOISE_FACTOR). */
      .leak_by = 32,
      .leak_after = 10,
-     /* ... by a window reaching back before the loop began: no regular cadence in it. */
-     .pattern = FDW_PATTERN_LINEAR,
+     /* ... by a window reaching back before the loop began: its cadence from the intervals
+      * that hold attempts. */
+     .pattern = FDW_PATTERN_RETRY_LOOP,
      .main_kind = FDW_KIND_PIPE,
      .want_rate = 20,
+     .want_period = 0.1,
+     .want_per_attempt = 2,
      .emfile_margin = 25},
     /* Three sawtooth cycles to 200, then a leak at the same 20 fd/s that never closes:
      * called once it outgrows the rhythm (1.5 swings), still well before EMFILE. */
@@ -756,6 +783,42 @@ static const struct wl workloads[] = {
      .want_rate = 1 / 0.24,
      .want_period = 0.24,
      .want_per_attempt = 1},
+    /* ... stalling 2 s after 2% of its attempts: a few stalls do not undo its cadence. */
+    {.name = "retry-shell-stalls",
+     .target = t_stalling,
+     .kind = FDW_KIND_DUP,
+     .inner = 1,
+     .inner_kind = FDW_KIND_FILE,
+     .period = 0.2,
+     .per = 1,
+     .a = 0.02,
+     .b = 2,
+     .base = 4,
+     .limit = 1024,
+     .duration = 120,
+     .seed = 13,
+     .leak_by = 75,
+     .pattern = FDW_PATTERN_RETRY_LOOP,
+     .main_kind = FDW_KIND_FILE,
+     .want_kinds = 1U << FDW_KIND_FILE | 1U << FDW_KIND_DUP,
+     .want_rate = 1 / (0.22 + 0.02 * 2),
+     .want_period = 0.22,
+     .want_per_attempt = 1},
+    /* 5 fds/s at random moments (exponential gaps): a leak, not a retry loop. */
+    {.name = "random-arrivals",
+     .target = t_stalling,
+     .kind = FDW_KIND_SOCKET,
+     .period = 0.2,
+     .per = 1,
+     .a = -1,
+     .base = 4,
+     .limit = 4096,
+     .duration = 120,
+     .seed = 14,
+     .leak_by = 75,
+     .pattern = FDW_PATTERN_LINEAR,
+     .main_kind = FDW_KIND_SOCKET,
+     .want_rate = 5},
     /* 1 fd/s with an hour of runway: a warning, never critical in its first 15 min. */
     {.name = "hour-of-runway",
      .target = t_jittered,

@@ -236,8 +236,8 @@ def start_runs(name):
 
 def poll(runs, samples, stop):
     """While the workloads run: the churner's API state, and each flat process's count."""
-    flat = ("benign-plateau", "benign-pool", "benign-churn", "start-400", "start-3000",
-            "forker", "near-0")
+    flat = ("benign-plateau", "benign-pool", "benign-churn", "benign-burst", "start-400",
+            "start-3000", "forker", "near-0")
     while not stop.wait(2):
         for key in ("churner",) + flat:
             r = runs[key]
@@ -471,7 +471,8 @@ def check_benign(tap, jd, runs, samples):
 
     # ---- the daemon saw each flat one with its real count (and judged it)
     for key, slack in (("benign-plateau", 0), ("benign-pool", 0), ("benign-churn", 1),
-                       ("start-400", 0), ("start-3000", 0), ("forker", 0), ("near-0", 0)):
+                       ("benign-burst", 0), ("start-400", 0), ("start-3000", 0), ("forker", 0),
+                       ("near-0", 0)):
         got = samples.get(key, [])
         seen = [(want, p.get("fds")) for want, p in got if "fds" in p]
         # The first polls may fall into a ramp: judge the latest half.
