@@ -149,9 +149,8 @@
  * on 2 vCPUs (its longest gap 0.36 s); one fd at a random moment of each 1 s
  * slot has 0.41; requests arriving at random measure ~1), judged per interval
  * so that stalls do not count (window_cadence()), and each segment's net gain
- * per attempt within 25% of
- * the window's (one attempt split by a tick edge moves a 1 s segment of a
- * 10/s loop by 10%). What an attempt closes of its own is no matter: a
+ * per attempt within 25% of the window's (one attempt split by a tick edge
+ * moves a 1 s segment of a 10/s loop by 10%). What an attempt closes of its own is no matter: a
  * subprocess with a pipe creates 4 pipe fds and closes 3; what counts is the
  * net gain that is never given back.
  */

@@ -239,7 +239,7 @@ def poll(runs, samples, stop):
     flat = ("benign-plateau", "benign-pool", "benign-churn", "benign-burst", "start-400",
             "start-3000", "forker", "near-0")
     while not stop.wait(2):
-        for key in ("churner",) + flat:
+        for key in ("churner", "retry-py", "retry-sh") + flat:
             r = runs[key]
             t, prog = r.last("progress")
             if r.proc.poll() is not None or not prog:
@@ -280,12 +280,12 @@ def run_all(tap, jd):
 
 
 def check(tap, jd, runs, samples):
-    check_leaks(tap, jd, runs)
+    check_leaks(tap, jd, runs, samples)
     check_benign(tap, jd, runs, samples)
     check_episodes(tap, jd, runs)
 
 
-def check_leaks(tap, jd, runs):
+def check_leaks(tap, jd, runs, samples):
     # ---- the origin story
     r = runs["origin"]
     t_start, start = r.first("start")
@@ -378,11 +378,13 @@ def check_leaks(tap, jd, runs):
         prog = [(float(p[1]), int(p[3])) for _, p in r.lines if p and p[0] == "progress"]
         period = (prog[-1][0] - prog[0][0]) / (prog[-1][1] - prog[0][1]) if len(prog) > 1 \
             else None
+        seen = [(p.get("state"), p.get("pattern"), p.get("period_sec"), p.get("per_attempt"))
+                for _, p in samples.get(key, [])]
         tap.ok(leak is not None and period and leak.get("FDWATCH_PATTERN") == "retry-loop" and
                within(_f(leak, "FDWATCH_PER_ATTEMPT"), 1, 0.15) and
                within(_f(leak, "FDWATCH_PERIOD_SEC"), period, 0.15),
                "%s: a retry loop, +1 fd an attempt, at its period" % key,
-               "%s (period %s)" % (leak and leak.get("MESSAGE"), period))
+               "%s (period %s); the API said %s" % (leak and leak.get("MESSAGE"), period, seen))
         if leak:
             tap.diag("%s: %s (it ran an attempt every %.3f s)" % (key, leak.get("MESSAGE"),
                                                                  period or 0))
