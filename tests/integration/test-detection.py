@@ -405,18 +405,20 @@ def check_benign(tap, jd, runs, samples):
     # at the first drop ("released"), nothing above notice after it.
     for key in ("saw-600", "saw-800", "saw-150", "warm-64", "warm-128"):
         r = runs[key]
-        _, rel = r.first("release")
+        rels = [float(p[3]) for _, p in r.lines if p and p[0] == "release"]
         es = alerts_for(jd, r.pid)
         eps = episodes_of(es)
-        if not rel:
-            tap.ok(False, "%s: released its batch" % key, r.lines[-3:])
+        if len(rels) < 2:
+            tap.ok(False, "%s: released its batches" % key, r.lines[-3:])
             continue
-        t_rel = float(rel[3])
+        t_rel = rels[0]
         closes = [e for e in es if e.get("FDWATCH_TYPE") == "recovered"]
         ok = len(eps) <= 1 and all(e["_t"] < t_rel + 1.5 for e in es if e not in closes)
+        # Closed by the daemon's first look after the drop: within a tick or two, or (when
+        # the loaded machine held the daemon back) still as "released", before the next drop.
         if eps:
             ok = ok and closes and closes[0].get("FDWATCH_END") == "released" and \
-                closes[0]["_t"] - t_rel <= 2.5
+                closes[0]["_t"] < rels[1]
         tap.diag("%s: %d episode(s), %d alert(s) above notice%s" % (
             key, len(eps), len(loud(es)), "; closed %.1fs after the first drop: %s" % (
                 closes[0]["_t"] - t_rel, closes[0]["MESSAGE"]) if eps and closes else ""))
@@ -439,9 +441,9 @@ def check_benign(tap, jd, runs, samples):
                [(round(e["_t"] - t_hold, 1), e.get("MESSAGE")) for e in es])
 
     # ---- a churner with batches in flight: ok in every poll, never an alert
-    states = [p.get("state") for _, p in samples.get("churner", [])]
+    states = [p.get("state") for _, p in samples.get("churner", []) if "error" not in p]
     tap.diag("churner: API states %s" % states)
-    tap.ok(states and all(s == "ok" for s in states) and
+    tap.ok(len(states) >= 10 and all(s == "ok" for s in states) and
            not alerts_for(jd, runs["churner"].pid),
            "flat churner (20k open/close a second, 32 in flight): ok in every poll", states)
 
