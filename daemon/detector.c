@@ -1262,13 +1262,14 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 	uint64_t emfile0, enfile0, cooldown_ns;
 	enum fdw_state raw = FDW_STATE_OK, state;
 	bool near, released, rising, leak;
-	struct rhythm *rh = &d->rhythm;
 	struct analysis an;
+	struct rhythm *rh;
 	struct point cur;
 	int fail_err = 0;
 
 	if (!d || !cfg || !s || !ret)
 		return -EINVAL;
+	rh = &d->rhythm;
 	if (d->have_last && s->t_ns < d->last.t_ns)
 		return -EINVAL;
 	if (d->have_last && sample_went_back(&d->last, s))
