@@ -68,7 +68,7 @@ BENCHES := $(patsubst tests/bench/%.c,$(OUTPUT)/bench/%,$(wildcard tests/bench/*
 FUZZERS := $(wildcard tests/fuzz/*.c)
 
 .DELETE_ON_ERROR:
-.PHONY: all deps run check bench format format-check clean install uninstall unit fuzz
+.PHONY: all deps run check bench format format-check clean install uninstall unit fuzz unit-sanitize soak
 
 all: $(OUTPUT)/fdwatchd $(OUTPUT)/fdwatchctl
 
@@ -133,18 +133,36 @@ $(OUTPUT)/bench/%: tests/bench/%.c | $(OUTPUT)/bench
 
 unit: $(UNIT_TESTS)
 
-# libFuzzer harnesses (clang); `make fuzz FUZZ_TIME=60` runs each that long.
+# libFuzzer harnesses (clang), each built with the pure modules; `make fuzz FUZZ_TIME=60` runs
+# each that long (seconds).
 FUZZ_TIME ?= 20
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZERS))
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c daemon/varlink.c daemon/util.c $(wildcard daemon/*.h)
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard daemon/*.h)
 	$(call msg,CC-FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Idaemon -Ibpf \
-		$< daemon/varlink.c daemon/util.c $(shell pkg-config --libs libcjson) -lm -o $@
+		$(shell pkg-config --cflags libcjson inih 2>/dev/null) \
+		$< $(CORE_SRCS) $(LIBS_CORE) -o $@
 
+# Each keeps its corpus in $(OUTPUT)/fuzz/NAME.corpus; the config parser's starts from the
+# shipped file with every key set (uncommented) and a [Rule].
 fuzz: $(FUZZ_BINS)
+	$(Q)mkdir -p $(patsubst %,%.corpus,$(FUZZ_BINS))
+	$(Q){ sed 's/^#\([A-Z][A-Za-z]*=\)/\1/' config/fdwatch.conf; \
+		printf '[Rule build]\nComm=cc1*\nUnit=user@*.service\nIgnore=yes\n'; } \
+		> $(OUTPUT)/fuzz/fuzz-config.corpus/shipped.conf
 	$(Q)for f in $(FUZZ_BINS); do echo "  FUZZ     $$f ($(FUZZ_TIME)s)"; \
-		$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 2>&1 | tail -3 || exit 1; done
+		out=$$($$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$f.corpus 2>&1); rc=$$?; \
+		echo "$$out" | tail -3; [ $$rc = 0 ] || { echo "$$out" | tail -60; exit 1; }; done
+
+# The unit tests under ASan/UBSan, built apart (SANITIZE_OUTPUT) so the normal build stays as it is.
+SANITIZE_OUTPUT ?= $(OUTPUT)/sanitize
+unit-sanitize:
+	$(Q)$(MAKE) -s OUTPUT=$(SANITIZE_OUTPUT) SANITIZE=1 unit
+	$(Q)failed=0; for t in $(patsubst $(OUTPUT)/%,$(SANITIZE_OUTPUT)/%,$(UNIT_TESTS)); do \
+		if ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+			$$t >$$t.log 2>&1; then echo "  SAN-OK   $$t"; \
+		else echo "  SAN-FAIL $$t"; tail -40 $$t.log; failed=1; fi; done; exit $$failed
 
 # Everything the tests need, built once.
 test-build: all $(UNIT_TESTS) $(WORKLOADS)
@@ -165,6 +183,12 @@ check: deps
 bench: deps
 	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/soak.py
+
+# The soak alone; SOAK_SEC=300 for a shorter one.
+soak: deps
+	$(Q)$(MAKE) -s all $(WORKLOADS)
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/soak.py
 
 FORMAT_SRCS = $(wildcard bpf/*.c bpf/*.h daemon/*.c daemon/*.h tests/*.c tests/*.h tests/workloads/*.c tests/workloads/*.h \
 	tests/bench/*.c tests/fuzz/*.c)

@@ -104,6 +104,8 @@ static const struct key_desc keys[] = {
     /* struct alert is about 1 KiB: 65536 of them is 64 MiB. */
     {SECTION_ALERT, "HistorySize", KEY_SIZE, CFG(alerts.history_size), 1, 65536},
     {SECTION_ALERT, "Journal", KEY_BOOL, CFG(alert_journal)},
+    /* A queued alert is ~1 KiB (513 bytes of fields, iovecs, malloc): 65536 is 64 MiB. */
+    {SECTION_ALERT, "JournalQueue", KEY_U32, CFG(journal_queue), 1, 65536},
     {SECTION_ALERT, "LogLevel", KEY_LOG_LEVEL, CFG(log_level)},
 
     {SECTION_API, "SocketPath", KEY_PATH, CFG(socket_path), 0,
@@ -190,6 +192,10 @@ int config_init(struct fdw_config *c)
 	    .tick_ns = SEC(1),
 	    .rescan_ns = SEC(5),
 	    .alert_journal = true,
+	    /* 4x the history; alerts are rate limited per process (Burst= per MinInterval=), so
+	     * it takes thousands of leaking processes to fill it while journald is stuck. ~4 MiB.
+	     */
+	    .journal_queue = 4096,
 	    .log_level = LOG_INFO,
 	    .socket_mode = 0660,
 	    .max_request_bytes = 65536,

@@ -52,8 +52,9 @@ struct fdw_config {
 	struct detect_config detect;
 	/* [Alert] */
 	struct alerts_config alerts;
-	bool alert_journal; /* send alerts to journald (else stderr) */
-	int log_level;	    /* LOG_* for the daemon's own messages */
+	bool alert_journal;	/* send alerts to journald (else stderr) */
+	uint32_t journal_queue; /* alerts waiting for journald, at most; more are dropped */
+	int log_level;		/* LOG_* for the daemon's own messages */
 	/* [Api] */
 	char *socket_path;
 	uint32_t socket_mode; /* permission bits of the socket, e.g. 0660 */

@@ -312,7 +312,7 @@ static int print_json(const cJSON *o)
 static int cmd_status(void)
 {
 	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
-	const cJSON *p;
+	const cJSON *p, *j;
 	struct failure f;
 	char b1[32], b2[32];
 
@@ -330,6 +330,13 @@ static int cmd_status(void)
 	       param_num(p, "visible", 0));
 	printf("Alerts:       %.0f sent, %.0f suppressed by the rate limit\n",
 	       param_num(p, "alerts_sent", 0), param_num(p, "alerts_suppressed", 0));
+	j = cJSON_GetObjectItem(p, "journal");
+	printf("Journal:      %.0f sent, %.0f queued, %.0f dropped (queue full), %.0f failed\n",
+	       param_num(j, "sent", 0), param_num(j, "queued", 0), param_num(j, "dropped", 0),
+	       param_num(j, "failed", 0));
+	if (param_num(p, "log_dropped", 0) > 0)
+		printf("Log:          %.0f lines dropped (stderr did not take them)\n",
+		       param_num(p, "log_dropped", 0));
 	printf("Lost records: %.0f ring buffer, %.0f map full\n",
 	       param_num(p, "ringbuf_dropped", 0), param_num(p, "map_full", 0));
 	printf("Reconciled:   %.0f times; unseen opens %.0f, closes %.0f\n",

@@ -155,6 +155,11 @@ int main(int argc, char *argv[])
 		return EXIT_OK;
 	}
 
+	/* From here on journald may be what reads stderr: never wait for it. */
+	r = log_open_nonblocking();
+	if (r < 0)
+		/* E.g. a pipe of another user's that we may not reopen: it stays as it is. */
+		log_debug_errno(r, "Failed to make standard error non-blocking, ignoring: %m");
 	r = manager_new(&config, config_path, settings, n_settings, &m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up: %m"), EXIT_FAILURE_GENERIC;

@@ -327,6 +327,7 @@ cJSON *json_alert(const struct alert *a)
 cJSON *json_status(const struct status_info *s)
 {
 	_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
+	cJSON *j;
 	bool ok;
 
 	if (!o)
@@ -350,6 +351,12 @@ cJSON *json_status(const struct status_info *s)
 	     json_add_u64(o, "unseen_closes", s->unseen_closes) &&
 	     json_add_u64(o, "alerts_sent", s->alerts_sent) &&
 	     json_add_u64(o, "alerts_suppressed", s->alerts_suppressed) &&
+	     (j = cJSON_AddObjectToObject(o, "journal")) &&
+	     json_add_u64(j, "queued", s->journal_queued) &&
+	     json_add_u64(j, "sent", s->journal_sent) &&
+	     json_add_u64(j, "dropped", s->journal_dropped) &&
+	     json_add_u64(j, "failed", s->journal_failed) &&
+	     json_add_u64(o, "log_dropped", s->log_dropped) &&
 	     json_add_u64(o, "clients", s->clients) &&
 	     json_add_u64(o, "subscribers", s->subscribers) &&
 	     json_add_u64(o, "client_uid", s->client_uid) &&

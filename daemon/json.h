@@ -66,6 +66,10 @@ struct status_info {
 	uint64_t events_fail, events_exec, events_exit;
 	uint64_t reconciliations, unseen_opens, unseen_closes;
 	uint64_t alerts_sent, alerts_suppressed;
+	/* Alerts on their way to journald (journal.h): waiting, handed over, not queued, refused.
+	 */
+	uint64_t journal_queued, journal_sent, journal_dropped, journal_failed;
+	uint64_t log_dropped; /* own log lines stderr did not take (log.h) */
 	unsigned clients, subscribers;
 	uid_t client_uid;
 	bool client_admin;

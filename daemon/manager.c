@@ -10,9 +10,13 @@
 #include "proc.h"
 #include "syscalls.h"
 
+/* Hand the alert on: nothing here waits for journald (the writer thread sends it). */
 static void manager_alert(struct manager *m, const struct alert *a)
 {
-	journal_send_alert(a, m->has_journal, m->alerts_to_stderr);
+	if (m->has_journal)
+		(void)journal_push(m->journal, a);
+	if (m->alerts_to_stderr)
+		log_line(a->priority, a->message);
 	api_publish_alert(m->api, a);
 }
 
@@ -231,6 +235,7 @@ static int manager_rescan(struct manager *m, uint64_t now_ns)
 static void manager_update_stats(struct manager *m)
 {
 	char status[sizeof(m->last_status)];
+	struct journal_stats js;
 	struct fdw_stats ks;
 	struct proc_entry *e;
 	unsigned leaking = 0;
@@ -246,9 +251,17 @@ static void manager_update_stats(struct manager *m)
 			leaking++;
 	}
 	/* Only when it changed: each is a datagram to the service manager. */
-	snprintf(status, sizeof(status),
-		 "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
-		 proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
+	journal_get_stats(m->journal, &js);
+	if (js.queued > 0 || js.dropped > 0)
+		snprintf(status, sizeof(status),
+			 "STATUS=Watching %zu processes, %u leaking, %" PRIu64
+			 " alerts sent; journal: %" PRIu64 " waiting, %" PRIu64 " dropped.",
+			 proc_table_size(m->procs), leaking, alerts_sent(m->alerts), js.queued,
+			 js.dropped);
+	else
+		snprintf(status, sizeof(status),
+			 "STATUS=Watching %zu processes, %u leaking, %" PRIu64 " alerts sent.",
+			 proc_table_size(m->procs), leaking, alerts_sent(m->alerts));
 	if (!streq(status, m->last_status)) {
 		sd_notify(false, status);
 		memcpy(m->last_status, status, sizeof(status));
@@ -264,6 +277,8 @@ static int manager_tick(struct manager *m)
 
 	m->tick_no++;
 	m->stats.ticks++;
+	/* Log lines stderr did not take while its reader (journald) was stuck. */
+	(void)log_flush(0);
 	/* Exec and exit records wake nobody up; collect them first. */
 	r = probe_consume_events(m->probe);
 	if (r < 0)
@@ -399,6 +414,8 @@ static void manager_apply_config(struct manager *m, struct fdw_config *c)
 	m->alerts_to_stderr = !m->has_journal || isatty(STDERR_FILENO);
 	if (m->alerts)
 		alerts_set_config(m->alerts, &m->config.alerts);
+	if (m->journal)
+		journal_set_capacity(m->journal, m->config.journal_queue);
 	if (m->api)
 		api_set_config(m->api, &m->config);
 }
@@ -463,6 +480,7 @@ int manager_reload(struct manager *m)
 static void manager_get_status(void *userdata, struct status_info *ret)
 {
 	struct manager *m = userdata;
+	struct journal_stats js;
 
 	*ret = (struct status_info){
 	    .version = FDWATCH_VERSION,
@@ -484,7 +502,13 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .unseen_closes = m->stats.unseen_closes,
 	    .alerts_sent = alerts_sent(m->alerts),
 	    .alerts_suppressed = alerts_suppressed(m->alerts),
+	    .log_dropped = log_get_dropped(),
 	};
+	journal_get_stats(m->journal, &js);
+	ret->journal_queued = js.queued;
+	ret->journal_sent = js.sent;
+	ret->journal_dropped = js.dropped;
+	ret->journal_failed = js.failed;
 }
 
 int manager_new(struct fdw_config *config, const char *config_path,
@@ -518,6 +542,9 @@ int manager_new(struct fdw_config *config, const char *config_path,
 	if (r < 0)
 		return r;
 	r = alerts_new(&m->config.alerts, &m->alerts);
+	if (r < 0)
+		return r;
+	r = journal_new(m->config.journal_queue, &m->journal);
 	if (r < 0)
 		return r;
 	m->started_boottime_ns = now_boottime_ns();
@@ -619,6 +646,15 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	if (m->journal) {
+		uint64_t lost;
+
+		journal_free(m->journal, JOURNAL_FLUSH_TIMEOUT_NS, &lost);
+		if (lost > 0)
+			log_warning("journald did not take %" PRIu64
+				    " alerts in time; they are lost.",
+				    lost);
+	}
 	api_free(m->api);
 	sd_event_source_unref(m->tick_source);
 	sd_event_source_unref(m->probe_source);
@@ -634,4 +670,6 @@ void manager_free(struct manager *m)
 	free(m->config_path);
 	free(m->settings);
 	free(m);
+	/* The last lines (the shutdown's), with a bounded wait as for the journal. */
+	(void)log_flush(JOURNAL_FLUSH_TIMEOUT_NS / 2);
 }

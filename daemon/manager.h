@@ -16,6 +16,7 @@
 
 struct probe;
 struct api;
+struct journal;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -45,6 +46,7 @@ struct manager {
 	struct proc_table *procs;
 	struct alerts *alerts;
 	struct api *api;
+	struct journal *journal; /* alerts to journald, off the loop */
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns;

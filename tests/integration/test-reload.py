@@ -137,8 +137,10 @@ def reload_out_of_memory(tap):
             seen = len(d.notifications)
         os.kill(d.pid, signal.SIGHUP)
         out, _ = gdb.communicate(timeout=60)
-        # "Breakpoint 1," or, in an ASan build (its interceptor too), "Breakpoint 1.2,".
-        tap.ok(re.search(r"^Breakpoint 1(\.\d+)?, .*open_memstream", out, re.M),
+        # "Breakpoint 1," or, in an ASan build (its interceptor too), "Breakpoint 1.2,"; with
+        # more than one thread (the journal writer) "Thread 1 "fdwatchd" hit Breakpoint 1,".
+        tap.ok(re.search(r'^(Thread \d+ "[^"]*" hit )?Breakpoint 1(\.\d+)?, .*open_memstream', out,
+                         re.M),
                "gdb made the reload's allocation fail", out)
         try:
             fdwlib.wait_for(lambda: _after(d, seen, "READY=1"), 5, "READY=1")

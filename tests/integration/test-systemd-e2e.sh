@@ -17,6 +17,9 @@
 #   - `systemctl reload fdwatch` applies a drop-in (TickSec=, an Ignore= rule)
 #     in the same process;
 #   - SIGSTOP makes the watchdog restart the daemon (new MainPID);
+#   - a stopped journald with a full socket queue does not: the daemon keeps
+#     answering, feeding the watchdog and updating STATUS=, and the alerts
+#     raised meanwhile reach the journal once it runs again;
 #   - `systemctl stop fdwatch` leaves none of its BPF programs in the kernel
 #     (`bpftool prog show` on the host).
 # Everything happens in a private mount namespace (tracefs, the overlay, a
@@ -384,6 +387,75 @@ else
 	{ c systemctl status --no-pager fdwatch.service; c journalctl -b -u fdwatch --no-pager | tail -10; } 2>&1 | diag
 fi
 all_prog_ids="$all_prog_ids $(bpf_progs_of $(host_pids_of_daemon) | awk '{ print $1 }')"
+
+# --- journald stuck -----------------------------------------------------------
+# journald stopped (as if stuck on a slow disk) and its socket's queue full, for
+# three times WatchdogSec (2 s, above) while a service leaks to EMFILE: the
+# daemon keeps answering and feeding the watchdog (WATCHDOG=1 goes to PID 1, not
+# to journald), so it is not restarted; once journald runs again the alerts
+# raised meanwhile are in the journal.
+wait_for 10 test "$(prop fdwatch.service ActiveState)" = active
+c fdwatchctl status >/dev/null 2>&1
+pid3=$(prop fdwatch.service MainPID)
+restarts3=$(prop fdwatch.service NRestarts)
+jpid=$(prop systemd-journald.service MainPID)
+fill_journal='
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setblocking(False)
+n = 0
+try:
+    while n < 100000:
+        s.sendto(b"MESSAGE=fdwatch e2e filler\n", "/run/systemd/journal/socket")
+        n += 1
+except BlockingIOError:
+    print(n)
+'
+slow=0 replies=0 worst=0.0
+if [[ $pid3 =~ ^[1-9][0-9]*$ ]] && [[ $jpid =~ ^[1-9][0-9]*$ ]]; then
+	c kill -STOP "$jpid"
+	took=$(c python3 -c "$fill_journal" 2>&1)
+	echo "# journald (pid $jpid) stopped; its socket took ${took:-?} filler datagrams, then EAGAIN"
+	c systemd-run --quiet --unit=leak-stall -p User=nobody /usr/local/bin/leak --kind pipe --rate 400 \
+		--limit 200 --until-emfile --hold 2 --duration 30 >/dev/null 2>&1
+	c kill -HUP "$pid3" # a reload: log lines on stderr, a stream to the stopped journald
+	t0=$(now)
+	while [ "$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print (b - a < 6.5) }')" = 1 ]; do
+		t1=$(now)
+		timeout 10 nsenter -t "$leader" -a -- fdwatchctl status >/dev/null 2>&1 || slow=$((slow + 1))
+		d=$(since "$t1")
+		replies=$((replies + 1))
+		awk -v d="$d" 'BEGIN { exit !(d >= 1.0) }' && slow=$((slow + 1))
+		awk -v d="$d" -v w="$worst" 'BEGIN { exit !(d > w) }' && worst=$d
+		sleep 0.3
+	done
+	stalled=$(since "$t0")
+	status_text=$(prop fdwatch.service StatusText)
+	alerts_stalled=$(c fdwatchctl --json alerts | json_get 'len([a for a in j["alerts"] if a.get("unit") == "leak-stall.service"])' 2>/dev/null)
+	queued=$(c fdwatchctl --json status | json_get 'j["journal"]["queued"]' 2>/dev/null)
+	c kill -CONT "$jpid"
+	if [ "$slow" = 0 ] && [ "$(prop fdwatch.service MainPID)" = "$pid3" ] && [ "$(prop fdwatch.service NRestarts)" = "$restarts3" ]; then
+		ok "journald stopped ${stalled} s (WatchdogSec=2s): not restarted (MainPID $pid3, NRestarts $restarts3), $replies status replies, slowest ${worst} s"
+	else
+		not_ok "journald stopped ${stalled} s (WatchdogSec=2s): not restarted (MainPID $pid3 -> $(prop fdwatch.service MainPID), NRestarts $restarts3 -> $(prop fdwatch.service NRestarts)), $slow of $replies status replies slow or failed"
+		c journalctl -b -u fdwatch --no-pager 2>&1 | tail -10 | diag
+	fi
+	if [[ $status_text == *"journal: "*" waiting"* ]]; then
+		ok "STATUS= kept current meanwhile: \"$status_text\""
+	else
+		not_ok "STATUS= kept current while journald was stopped (\"$status_text\")"
+	fi
+	stall_alerts() { [ "$(c journalctl -o json --no-pager FDWATCH_UNIT=leak-stall.service | wc -l)" -ge "${alerts_stalled:-1}" ]; }
+	if [ "${alerts_stalled:-0}" -ge 1 ] && [ "${queued:-0}" -ge 1 ] && wait_for 20 stall_alerts; then
+		ok "the $alerts_stalled alerts raised meanwhile (queued: $queued) are in the journal once it runs again"
+	else
+		not_ok "alerts raised while journald was stopped reach it afterwards (history ${alerts_stalled:-?}, queued ${queued:-?}, journal $(c journalctl -o json --no-pager FDWATCH_UNIT=leak-stall.service | wc -l))"
+	fi
+else
+	not_ok "journald stuck: no fdwatchd ($pid3) or journald ($jpid) main PID"
+	not_ok "STATUS= kept current while journald was stopped (not run)"
+	not_ok "alerts raised while journald was stopped reach it afterwards (not run)"
+fi
 
 # --- stop ---------------------------------------------------------------------
 c systemctl stop fdwatch.service 2>&1 | diag # "can still be activated by fdwatch.socket"
