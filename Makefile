@@ -35,7 +35,7 @@ endif
 BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
 	libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
-	libclang-rt-14-dev gdb varlink-go man-db groff-base
+	libclang-rt-14-dev gdb varlink-go man-db groff-base prometheus prometheus-alertmanager
 PKGS := $(BUILD_PKGS) $(TEST_PKGS)
 
 PC_LIBS := libbpf libsystemd libcjson
@@ -56,7 +56,7 @@ LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other
 # daemon/*.c is a pure module: it goes into libfdwatch-core.a, which the unit
 # tests link alone (the module rule: pure modules include no libbpf, sd-event or socket headers).
-SYS_MODULES := probe manager api varlink-server journal client
+SYS_MODULES := probe manager api varlink-server journal client hooks
 MAINS := fdwatchd fdwatchctl
 SYS_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix .c,$(SYS_MODULES))))
 CORE_SRCS := $(filter-out $(SYS_SRCS) $(addprefix daemon/,$(addsuffix .c,$(MAINS))),$(wildcard daemon/*.c))
@@ -213,6 +213,7 @@ clean:
 BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
+EXAMPLESDIR ?= $(PREFIX)/share/doc/fdwatch/examples
 SYSCONFDIR ?= /etc
 ifneq ($(filter /usr /usr/local,$(PREFIX)),)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -231,12 +232,19 @@ install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(CATALOGDIR) $(DESTDIR)$(SYSCONFDIR)/fdwatch/fdwatch.conf.d \
+		$(DESTDIR)$(SYSCONFDIR)/fdwatch/hooks.d $(DESTDIR)$(EXAMPLESDIR)/hooks.d \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	$(Q)install -m 0755 $(OUTPUT)/fdwatchd $(DESTDIR)$(SBINDIR)/fdwatchd
 	$(Q)install -m 0755 $(OUTPUT)/fdwatchctl $(DESTDIR)$(BINDIR)/fdwatchctl
 	$(Q)sed 's|/usr/sbin/fdwatchd|$(SBINDIR)/fdwatchd|g' systemd/fdwatch.service \
 		> $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service && chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service
 	$(Q)install -m 0644 systemd/fdwatch.socket $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.socket
+	$(Q)install -m 0644 systemd/fdwatch-metrics.socket $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics.socket
+	$(Q)sed 's|/usr/bin/fdwatchctl|$(BINDIR)/fdwatchctl|g' systemd/fdwatch-metrics@.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics@.service && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics@.service
+	@# The Alertmanager hook is an example: copy it into $(SYSCONFDIR)/fdwatch/hooks.d to enable it.
+	$(Q)install -m 0755 config/hooks.d/alertmanager $(DESTDIR)$(EXAMPLESDIR)/hooks.d/alertmanager
 	$(Q)install -m 0644 systemd/fdwatch.sysusers $(DESTDIR)$(SYSUSERSDIR)/fdwatch.conf
 	$(Q)install -m 0644 systemd/fdwatch.tmpfiles $(DESTDIR)$(TMPFILESDIR)/fdwatch.conf
 	$(Q)install -m 0644 systemd/fdwatch.catalog $(DESTDIR)$(CATALOGDIR)/fdwatch.catalog
@@ -247,6 +255,10 @@ install: all
 	$(Q)if [ -n "$(DESTDIR)" ] || [ ! -e $(SYSCONFDIR)/fdwatch/fdwatch.conf ]; then \
 		install -m 0644 config/fdwatch.conf $(DESTDIR)$(SYSCONFDIR)/fdwatch/fdwatch.conf; \
 	else echo "  KEEP     $(SYSCONFDIR)/fdwatch/fdwatch.conf"; fi
+	$(Q)if [ -n "$(DESTDIR)" ] || [ ! -e $(SYSCONFDIR)/fdwatch/fdwatch.conf.d/50-metrics.conf ]; then \
+		install -m 0644 config/fdwatch.conf.d/50-metrics.conf \
+			$(DESTDIR)$(SYSCONFDIR)/fdwatch/fdwatch.conf.d/50-metrics.conf; \
+	else echo "  KEEP     $(SYSCONFDIR)/fdwatch/fdwatch.conf.d/50-metrics.conf"; fi
 	@# On the live system, do what a package's postinst would; a DESTDIR is for packaging.
 	$(Q)if [ -z "$(DESTDIR)" ]; then \
 		systemd-sysusers $(SYSUSERSDIR)/fdwatch.conf || true; \
@@ -260,6 +272,8 @@ uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(DESTDIR)$(SBINDIR)/fdwatchd $(DESTDIR)$(BINDIR)/fdwatchctl \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.service $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch.socket \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics.socket $(DESTDIR)$(SYSTEMDUNITDIR)/fdwatch-metrics@.service \
+		$(DESTDIR)$(EXAMPLESDIR)/hooks.d/alertmanager \
 		$(DESTDIR)$(SYSUSERSDIR)/fdwatch.conf $(DESTDIR)$(TMPFILESDIR)/fdwatch.conf \
 		$(DESTDIR)$(CATALOGDIR)/fdwatch.catalog $(DESTDIR)$(MANDIR)/man1/fdwatchctl.1 \
 		$(DESTDIR)$(MANDIR)/man5/fdwatch.conf.5 $(DESTDIR)$(MANDIR)/man8/fdwatchd.8

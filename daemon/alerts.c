@@ -470,6 +470,8 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 	if (inherits(subj))
 		al->inherited_fds = subj->inherited_fds;
 	copy_string(al->unit, sizeof(al->unit), subj->unit);
+	if (subj->container)
+		al->container = *subj->container;
 	if (type == ALERT_EXHAUSTED) {
 		copy_string(al->syscall, sizeof(al->syscall), subj->fail_syscall);
 		if (v->fail_err == EMFILE)
@@ -801,6 +803,15 @@ int alert_to_fields(const struct alert *al, char **ret, size_t max)
 	if (al->inherited_fds > 0) {
 		field_add(&f, "FDWATCH_INHERITED_FDS=%llu", (unsigned long long)al->inherited_fds);
 		field_add(&f, "FDWATCH_PPID=%d", (int)al->ppid);
+	}
+	if (al->container.runtime != CGROUP_RUNTIME_NONE) {
+		field_add(&f, "FDWATCH_CONTAINER_RUNTIME=%s",
+			  cgroup_runtime_to_string(al->container.runtime));
+		field_add(&f, "FDWATCH_CONTAINER_ID=%s", al->container.id);
+	}
+	if (al->container.pod_uid[0]) {
+		field_add(&f, "FDWATCH_POD_UID=%s", al->container.pod_uid);
+		field_add(&f, "FDWATCH_POD_QOS=%s", cgroup_qos_to_string(al->container.qos));
 	}
 	field_add(&f, "FDWATCH_SUPPRESSED=%llu", (unsigned long long)al->suppressed);
 	if (f.oom) {

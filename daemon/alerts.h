@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "detector.h"
+#include "cgroup.h"
 
 enum alert_type {
 	ALERT_LEAK = 0,	 /* leaking (warning) */
@@ -54,6 +55,7 @@ struct alert_subject {
 	pid_t ppid;
 	const char *parent_comm; /* or NULL when the parent is not known */
 	uint64_t inherited_fds;	 /* of fds, those it got from its parent at fork (0: none known) */
+	const struct cgroup_container *container; /* container and pod, or NULL */
 };
 
 struct alert {
@@ -76,6 +78,7 @@ struct alert {
 	char parent_comm[16];
 	uint64_t inherited_fds; /* > 0 when most of its fds are its parent's (see alerts_judge()) */
 	char syscall[32];	/* exhausted: the syscall that failed, "" when unknown */
+	struct cgroup_container container; /* zeroed when not in a container or pod */
 	struct detect_verdict verdict;
 	uint64_t suppressed; /* alerts for this process suppressed since the previous one */
 	char message[512];   /* the human one-liner */

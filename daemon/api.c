@@ -70,27 +70,38 @@ static int method_get_status(struct varlink_connection *c, const struct varlink_
 	return varlink_reply(c, call, p);
 }
 
+/* The processes the caller may see that pass f, unsorted. *ret malloc'd. 0 or -ENOMEM. */
+static int visible_matching(struct varlink_connection *c, struct proc_table *t,
+			    const struct proc_filter *f, struct proc_entry ***ret, size_t *ret_n)
+{
+	size_t n = 0, total = proc_table_size(t);
+	struct proc_entry **v = malloc(MAX(total, (size_t)1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (struct proc_entry *e = proc_table_first(t); e && n < total; e = proc_table_next(e))
+		if (client_may_see(c, e->uid) && proc_filter_match(f, e))
+			v[n++] = e;
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 static int method_list_processes(struct varlink_connection *c, const struct varlink_call *call,
 				 void *userdata)
 {
 	struct api *a = userdata;
-	struct proc_table *t = a->sources.procs;
 	_cleanup_free_ struct proc_entry **v = NULL;
 	_cleanup_cjson_ cJSON *p = NULL;
 	struct proc_filter f;
 	const char *bad = NULL;
-	size_t n = 0, total;
+	size_t n = 0;
 	cJSON *arr;
 
 	if (proc_filter_from_params(call->parameters, &f, &bad) < 0)
 		return reply_invalid(c, call, bad);
-	total = proc_table_size(t);
-	v = malloc(MAX(total, (size_t)1) * sizeof(*v));
-	if (!v)
+	if (visible_matching(c, a->sources.procs, &f, &v, &n) < 0)
 		return -ENOMEM;
-	for (struct proc_entry *e = proc_table_first(t); e && n < total; e = proc_table_next(e))
-		if (client_may_see(c, e->uid) && proc_filter_match(&f, e))
-			v[n++] = e;
 	proc_entries_sort_by_risk(v, n);
 
 	p = cJSON_CreateObject();
@@ -233,9 +244,30 @@ static int method_subscribe(struct varlink_connection *c, const struct varlink_c
 	return 0;
 }
 
+static int method_list_units(struct varlink_connection *c, const struct varlink_call *call,
+			     void *userdata)
+{
+	struct api *a = userdata;
+	_cleanup_free_ struct proc_entry **v = NULL;
+	_cleanup_cjson_ cJSON *p = NULL;
+	struct proc_filter f;
+	const char *bad = NULL;
+	size_t n = 0;
+
+	if (proc_filter_from_params(call->parameters, &f, &bad) < 0)
+		return reply_invalid(c, call, bad);
+	if (visible_matching(c, a->sources.procs, &f, &v, &n) < 0)
+		return -ENOMEM;
+	p = json_wrap("units", json_unit_summaries(v, n, f.limit));
+	if (!p)
+		return -ENOMEM;
+	return varlink_reply(c, call, TAKE_PTR(p));
+}
+
 static const struct varlink_method methods[] = {
     {FDW_METHOD_GET_STATUS, method_get_status},
     {FDW_METHOD_LIST_PROCESSES, method_list_processes},
+    {FDW_METHOD_LIST_UNITS, method_list_units},
     {FDW_METHOD_GET_PROCESS, method_get_process},
     {FDW_METHOD_LIST_ALERTS, method_list_alerts},
     {FDW_METHOD_SUBSCRIBE, method_subscribe},

@@ -107,6 +107,16 @@ static const struct key_desc keys[] = {
     /* A queued alert is ~1 KiB (513 bytes of fields, iovecs, malloc): 65536 is 64 MiB. */
     {SECTION_ALERT, "JournalQueue", KEY_U32, CFG(journal_queue), 1, 65536},
     {SECTION_ALERT, "LogLevel", KEY_LOG_LEVEL, CFG(log_level)},
+    {SECTION_ALERT, "HooksDirectory", KEY_PATH, CFG(hooks.directory), 0, PATH_VALUE_MAX},
+    {SECTION_ALERT, "HookTimeoutSec", KEY_NSEC, CFG(hooks.timeout_ns), 100 * NSEC_PER_MSEC,
+     SEC(3600)},
+    /*
+     * Each running hook is a process: the shipped Alertmanager hook (python3) peaks at 19 MiB
+     * RSS (measured), so 64 at once stay near 1.2 GiB.
+     */
+    {SECTION_ALERT, "MaxConcurrentHooks", KEY_U32, CFG(hooks.max_concurrent), 1, 64},
+    /* A queued run holds the alert's JSON, at most 1.6 KiB (hooks.c): 65536 are 106 MiB. */
+    {SECTION_ALERT, "HookQueueSize", KEY_U32, CFG(hooks.queue_size), 0, 65536},
 
     {SECTION_API, "SocketPath", KEY_PATH, CFG(socket_path), 0,
      sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1, .restart = true},
@@ -204,12 +214,14 @@ int config_init(struct fdw_config *c)
 	    .request_timeout_ns = SEC(5),
 	    .idle_timeout_ns = SEC(300),
 	    .max_output_bytes = 1048576,
+	    .hooks = {.timeout_ns = SEC(10), .max_concurrent = 4, .queue_size = 64},
 	};
 	detect_config_init(&c->detect);
 	alerts_config_init(&c->alerts);
 	c->proc_root = strdup("/proc");
 	c->socket_path = strdup(FDW_SOCKET_PATH);
-	if (!c->proc_root || !c->socket_path) {
+	c->hooks.directory = strdup(FDW_HOOKS_DIR);
+	if (!c->proc_root || !c->socket_path || !c->hooks.directory) {
 		config_done(c);
 		return -ENOMEM;
 	}
@@ -229,6 +241,7 @@ void config_done(struct fdw_config *c)
 		return;
 	free(c->proc_root);
 	free(c->socket_path);
+	free(c->hooks.directory);
 	free(c->socket_group);
 	free(c->admin_group);
 	for (size_t i = 0; i < c->n_rules; i++)

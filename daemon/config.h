@@ -15,6 +15,27 @@
 
 #define FDW_CONFIG_FILE "/etc/fdwatch/fdwatch.conf"
 #define FDW_SOCKET_PATH "/run/fdwatch/api.sock"
+#define FDW_HOOKS_DIR	"/etc/fdwatch/hooks.d"
+
+/* [Alert] keys of the alert hooks (hooks.c runs them). */
+struct hooks_config {
+	char *directory;	 /* executables run on each alert */
+	uint64_t timeout_ns;	 /* a hook still running after this is killed */
+	uint32_t max_concurrent; /* hooks running at once */
+	uint32_t queue_size;	 /* runs waiting for a free slot; beyond, dropped (counted) */
+};
+
+/* What the hooks did since start (hooks_get_stats(); GetStatus serves it). */
+struct hooks_stats {
+	uint64_t started;     /* runs spawned */
+	uint64_t succeeded;   /* exited with status 0 */
+	uint64_t failed;      /* exited non-zero or killed by a signal (timeouts not included) */
+	uint64_t timed_out;   /* killed at HookTimeoutSec= */
+	uint64_t exec_failed; /* could not be spawned (exec error, no memory, no pipe) */
+	uint64_t dropped;     /* not run: the queue was full */
+	unsigned running;
+	unsigned queued;
+};
 
 enum probe_mode {
 	PROBE_MODE_TRACEPOINT = 0, /* per-syscall tracepoints (default) */
@@ -55,6 +76,7 @@ struct fdw_config {
 	bool alert_journal;	/* send alerts to journald (else stderr) */
 	uint32_t journal_queue; /* alerts waiting for journald, at most; more are dropped */
 	int log_level;		/* LOG_* for the daemon's own messages */
+	struct hooks_config hooks;
 	/* [Api] */
 	char *socket_path;
 	uint32_t socket_mode; /* permission bits of the socket, e.g. 0660 */

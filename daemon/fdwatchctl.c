@@ -5,6 +5,7 @@
  * metrics. Talks to the API socket through client.c; everything it shows
  * is in the replies (the IDL in varlink.c).
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <locale.h>
@@ -14,6 +15,8 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "client.h"
@@ -31,6 +34,7 @@ enum {
 	EXIT_NOPROC = 66,      /* no such process */
 	EXIT_UNAVAILABLE = 69, /* fdwatchd is not running / went away */
 	EXIT_SOFTWARE = 70,    /* internal error (out of memory) */
+	EXIT_CANTCREAT = 73,   /* metrics --textfile: cannot write the file */
 	EXIT_TEMPFAIL = 75,    /* daemon busy (too many clients) or timed out */
 	EXIT_PROTOCOL = 76,    /* unexpected reply */
 	EXIT_NOPERM = 77,      /* not allowed: socket permissions, another user's process */
@@ -46,6 +50,10 @@ static struct {
 	bool has_limit, has_uid, has_since;
 	uint64_t limit, uid, since;
 	const char *unit, *comm, *state;
+	const char *runtime, *container, *pod;
+	double min_use; /* metrics: also series for processes using this share of their limit */
+	bool http;
+	const char *textfile;
 	double interval;
 	uint64_t iterations;
 	bool color;
@@ -344,6 +352,16 @@ static int cmd_status(void)
 	       param_num(p, "unseen_closes", 0));
 	printf("Ticks:        %.0f, last took %.0f us\n", param_num(p, "ticks", 0),
 	       param_num(p, "last_tick_usec", 0));
+	{
+		const cJSON *h = cJSON_GetObjectItem(p, "hooks");
+
+		printf("Hooks:        %.0f run, %.0f failed, %.0f timed out, %.0f not started, "
+		       "%.0f dropped; %.0f running, %.0f queued\n",
+		       param_num(h, "started", 0), param_num(h, "failed", 0),
+		       param_num(h, "timed_out", 0), param_num(h, "exec_failed", 0),
+		       param_num(h, "dropped", 0), param_num(h, "running", 0),
+		       param_num(h, "queued", 0));
+	}
 	printf("Clients:      %.0f (%.0f subscribed)\n", param_num(p, "clients", 0),
 	       param_num(p, "subscribers", 0));
 	printf("You:          uid %.0f, %s\n", param_num(p, "client_uid", 0),
@@ -367,6 +385,12 @@ static cJSON *list_params(bool with_limit)
 		cJSON_AddStringToObject(p, "unit", arg.unit);
 	if (arg.comm)
 		cJSON_AddStringToObject(p, "comm", arg.comm);
+	if (arg.runtime)
+		cJSON_AddStringToObject(p, "runtime", arg.runtime);
+	if (arg.container)
+		cJSON_AddStringToObject(p, "container", arg.container);
+	if (arg.pod)
+		cJSON_AddStringToObject(p, "pod_uid", arg.pod);
 	if (arg.state)
 		cJSON_AddStringToObject(p, "state", arg.state);
 	if (with_limit && arg.has_limit)
@@ -392,9 +416,28 @@ static unsigned terminal_cols(void)
 	return 80;
 }
 
+/*
+ * Where the process runs, for the UNIT column: "docker:3f1d2c4b5a69" (the runtime and the
+ * short id, as `docker ps` shows it) for a container, "pod:8f3c1a2e" for a pod's own cgroup,
+ * else the systemd unit.
+ */
+static const char *where(const cJSON *o, char *buf, size_t size)
+{
+	const char *rt = param_str(o, "container_runtime"), *id = param_str(o, "container_id");
+	const char *pod = param_str(o, "pod_uid");
+
+	if (rt && id)
+		snprintf(buf, size, "%s:%.12s", rt, id);
+	else if (pod)
+		snprintf(buf, size, "pod:%.8s", pod);
+	else
+		return param_str(o, "unit");
+	return buf;
+}
+
 static void print_process_row(const cJSON *o)
 {
-	char user[32], comm[32], unit[32], lim[24], use[16], rate[24], eta[24];
+	char user[32], comm[32], unit[32], lim[24], use[16], rate[24], eta[24], wh[64];
 	const char *state = param_str(o, "state") ?: "?";
 	const char *kind = param_str(o, "kind");
 
@@ -411,8 +454,8 @@ static void print_process_row(const cJSON *o)
 	       cut(user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)), 9, user,
 		   sizeof(user)),
 	       cut(param_str(o, "comm"), 15, comm, sizeof(comm)),
-	       cut(param_str(o, "unit"), 24, unit, sizeof(unit)), param_num(o, "fds", 0), lim, use,
-	       rate,
+	       cut(where(o, wh, sizeof(wh)), 24, unit, sizeof(unit)), param_num(o, "fds", 0), lim,
+	       use, rate,
 	       format_duration(param_has_num(o, "eta_sec") ? param_num(o, "eta_sec", -1) : -1, eta,
 			       sizeof(eta)),
 	       state_color(state), state, color(C_RESET), kind ?: "-");
@@ -577,6 +620,12 @@ static int cmd_show(const char *pid_s)
 	       user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)),
 	       param_num(o, "uid", 0));
 	printf("Unit:       %s\n", param_str(o, "unit") ?: "-");
+	if (param_str(o, "container_id"))
+		printf("Container:  %s %s\n", param_str(o, "container_runtime") ?: "?",
+		       param_str(o, "container_id"));
+	if (param_str(o, "pod_uid"))
+		printf("Pod:        %s (QoS %s)\n", param_str(o, "pod_uid"),
+		       param_str(o, "pod_qos") ?: "?");
 	printf("Cgroup:     %s\n", param_str(o, "cgroup") ?: "-");
 	printf("Open fds:   %.0f", param_num(o, "fds", 0));
 	if (param_has_num(o, "limit"))
@@ -859,18 +908,21 @@ static int cmd_check(void)
 
 /* ---- metrics ---- */
 
+/* Where the exposition goes: stdout, or a buffer (--http, --textfile). */
+static FILE *mout;
+
 /* A Prometheus label value: backslash, double quote and newline escaped. */
 static void print_label_value(const char *s)
 {
 	for (; s && *s; s++) {
 		if (*s == '\\')
-			fputs("\\\\", stdout);
+			fputs("\\\\", mout);
 		else if (*s == '"')
-			fputs("\\\"", stdout);
+			fputs("\\\"", mout);
 		else if (*s == '\n')
-			fputs("\\n", stdout);
+			fputs("\\n", mout);
 		else
-			putchar(*s);
+			fputc(*s, mout);
 	}
 }
 
@@ -878,34 +930,75 @@ static void print_label_value(const char *s)
 static void print_value(double v)
 {
 	if (isnan(v))
-		printf(" NaN\n");
+		fprintf(mout, " NaN\n");
 	else if (isinf(v))
-		printf(" %cInf\n", v > 0 ? '+' : '-');
+		fprintf(mout, " %cInf\n", v > 0 ? '+' : '-');
 	else if (v == floor(v) && fabs(v) < 1e15)
-		printf(" %.0f\n", v);
+		fprintf(mout, " %.0f\n", v);
 	else
-		printf(" %.15g\n", v);
+		fprintf(mout, " %.15g\n", v);
 }
 
 static void print_family(const char *name, const char *type, const char *help)
 {
-	printf("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	fprintf(mout, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static void print_label(const char *name, const char *value, bool first)
+{
+	fprintf(mout, "%s%s=\"", first ? "{" : ",", name);
+	print_label_value(value ?: "");
+	fputc('"', mout);
+}
+
+/* pid, comm, unit, user; container_runtime, container_id, pod_uid when the process has them. */
 static void print_proc_labels(const cJSON *o)
 {
-	char user[32];
+	static const char *const optional[] = {"container_runtime", "container_id", "pod_uid"};
+	char user[32], pid[16];
 
-	printf("{pid=\"%.0f\",comm=\"", param_num(o, "pid", 0));
-	print_label_value(param_str(o, "comm"));
-	printf("\",unit=\"");
-	print_label_value(param_str(o, "unit") ?: "");
-	printf("\",user=\"");
-	print_label_value(user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)));
-	printf("\"}");
+	snprintf(pid, sizeof(pid), "%.0f", param_num(o, "pid", 0));
+	print_label("pid", pid, true);
+	print_label("comm", param_str(o, "comm"), false);
+	print_label("unit", param_str(o, "unit"), false);
+	print_label("user", user_name((uid_t)param_num(o, "uid", 0), user, sizeof(user)), false);
+	for (size_t i = 0; i < ELEMENTSOF(optional); i++)
+		if (param_str(o, optional[i]))
+			print_label(optional[i], param_str(o, optional[i]), false);
+	fputc('}', mout);
 }
 
-static int cmd_metrics(void)
+static void print_down(void)
+{
+	print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
+	fprintf(mout, "fdwatch_up 0\n");
+}
+
+/*
+ * How many (filtered) processes are at state or worse: one ListProcesses that returns a
+ * single process and the number that matched, so the cost does not grow with the machine.
+ */
+static int count_at_least(enum fdw_state state, uint64_t *ret, struct failure *f)
+{
+	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
+	cJSON *params = list_params(false);
+
+	cJSON_DeleteItemFromObject(params, "state");
+	cJSON_AddStringToObject(params, "state", fdw_state_to_string(state));
+	json_add_u64(params, "limit", 1);
+	if (call(FDW_METHOD_LIST_PROCESSES, params, &r, f) < 0)
+		return -1;
+	*ret = (uint64_t)param_num(r.parameters, "matched", 0);
+	return 0;
+}
+
+/*
+ * The exposition: daemon counters, processes by state, per-unit aggregates, and
+ * per-process series for the processes at --state or worse (default growing), at most
+ * --limit of them in risk order.
+ * Returns an exit code; when fdwatchd does not answer, fdwatch_up 0 is written.
+ */
+static int metrics_render(void)
 {
 	static const struct {
 		const char *field, *name, *type, *help;
@@ -934,78 +1027,128 @@ static int cmd_metrics(void)
 	    {"fds", "fdwatch_process_open_fds", "Open file descriptors of the process."},
 	    {"limit", "fdwatch_process_fd_limit",
 	     "Soft RLIMIT_NOFILE of the process (absent when unlimited)."},
-	    {"rate", "fdwatch_process_fd_rate", "Net fds opened per second."},
+	    {"rate", "fdwatch_process_fd_rate_per_second", "Net fds opened per second."},
 	    {"eta_sec", "fdwatch_process_eta_seconds",
 	     "Seconds until the soft limit at the current rate (absent when not growing)."},
 	};
+	static const struct {
+		const char *field, *name, *help;
+	} unit_metrics[] = {
+	    {"processes", "fdwatch_unit_processes",
+	     "Processes of the systemd unit (unit=\"\": outside units)."},
+	    {"fds", "fdwatch_unit_open_fds", "Open file descriptors of all processes of the unit."},
+	    {"leaking", "fdwatch_unit_processes_leaking",
+	     "Processes of the unit that are leaking or worse."},
+	};
 	_cleanup_(varlink_reply_donep) struct varlink_reply st = {};
 	_cleanup_(varlink_reply_donep) struct varlink_reply r = {};
-	uint64_t count[FDW_STATE_MAX] = {}, n_series;
+	_cleanup_(varlink_reply_donep) struct varlink_reply u = {};
+	uint64_t at_least[FDW_STATE_MAX + 1] = {};
 	enum fdw_state min_state;
-	const cJSON *procs;
+	const cJSON *procs, *units;
 	struct failure f;
 	cJSON *params;
 
 	if (call(FDW_METHOD_GET_STATUS, NULL, &st, &f) < 0) {
-		if (!arg.json) {
-			print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
-			printf("fdwatch_up 0\n");
-		}
+		if (!arg.json)
+			print_down();
 		return report(&f);
 	}
-	/* All (filtered) processes for the counts by state; series only for those at risk. */
-	params = list_params(false);
-	cJSON_DeleteItemFromObject(params, "state");
-	if (call(FDW_METHOD_LIST_PROCESSES, params, &r, &f) < 0)
-		return report(&f);
-	procs = cJSON_GetObjectItem(r.parameters, "processes");
+	for (int s = 0; s < FDW_STATE_MAX; s++)
+		if (count_at_least(s, &at_least[s], &f) < 0) {
+			if (!arg.json)
+				print_down();
+			return report(&f);
+		}
 	if (fdw_state_from_string(arg.state ?: "growing", &min_state) < 0)
 		min_state = FDW_STATE_GROWING;
-	n_series = 0;
-	for (cJSON *o = procs ? procs->child : NULL, *next; o; o = next) {
-		enum fdw_state s = FDW_STATE_OK;
-
-		next = o->next;
-		if (fdw_state_from_string(param_str(o, "state") ?: "", &s) == 0)
-			count[s]++;
-		/* The list is in risk order: what falls out is at the end. */
-		if (s < min_state || (arg.has_limit && n_series >= arg.limit))
-			cJSON_Delete(cJSON_DetachItemViaPointer((cJSON *)procs, o));
-		else
-			n_series++;
+	params = list_params(true);
+	cJSON_DeleteItemFromObject(params, "state");
+	cJSON_AddStringToObject(params, "state", fdw_state_to_string(min_state));
+	if (call(FDW_METHOD_LIST_PROCESSES, params, &r, &f) < 0) {
+		if (!arg.json)
+			print_down();
+		return report(&f);
 	}
+	procs = cJSON_GetObjectItem(r.parameters, "processes");
+	if (arg.min_use > 0) {
+		_cleanup_(varlink_reply_donep) struct varlink_reply m = {};
+		cJSON *more;
+
+		/* Either at --state or using --min-use of the limit: the union, by pid. */
+		params = list_params(true);
+		cJSON_DeleteItemFromObject(params, "state");
+		cJSON_AddNumberToObject(params, "min_use_percent", arg.min_use);
+		if (call(FDW_METHOD_LIST_PROCESSES, params, &m, &f) < 0) {
+			if (!arg.json)
+				print_down();
+			return report(&f);
+		}
+		more = cJSON_GetObjectItem(m.parameters, "processes");
+		while (more && more->child && cJSON_IsArray(procs)) {
+			cJSON *o = cJSON_DetachItemViaPointer(more, more->child);
+			bool dup = false;
+
+			for (const cJSON *x = procs->child; x && !dup; x = x->next)
+				dup = param_num(x, "pid", -1) == param_num(o, "pid", -2);
+			if (dup ||
+			    (arg.has_limit && (uint64_t)cJSON_GetArraySize(procs) >= arg.limit))
+				cJSON_Delete(o);
+			else
+				cJSON_AddItemToArray((cJSON *)procs, o);
+		}
+	}
+	/* Per-unit aggregates of every (filtered) process: as many series as units. */
+	params = list_params(false);
+	cJSON_DeleteItemFromObject(params, "state");
+	if (call(FDW_METHOD_LIST_UNITS, params, &u, &f) < 0) {
+		if (!arg.json)
+			print_down();
+		return report(&f);
+	}
+	units = cJSON_GetObjectItem(u.parameters, "units");
 	if (arg.json) {
 		_cleanup_cjson_ cJSON *o = cJSON_CreateObject();
 
 		cJSON_AddItemReferenceToObject(o, "status", (cJSON *)st.parameters);
 		cJSON_AddItemReferenceToObject(o, "processes", (cJSON *)procs);
+		cJSON_AddItemReferenceToObject(o, "units", (cJSON *)units);
 		return print_json(o);
 	}
 	print_family("fdwatch_up", "gauge", "Whether fdwatchd answered.");
-	printf("fdwatch_up 1\n");
+	fprintf(mout, "fdwatch_up 1\n");
 	print_family("fdwatch_build_info", "gauge", "fdwatchd version and probe mode.");
-	printf("fdwatch_build_info{version=\"");
-	print_label_value(param_str(st.parameters, "version") ?: "");
-	printf("\",probe_mode=\"");
-	print_label_value(param_str(st.parameters, "probe_mode") ?: "");
-	printf("\"} 1\n");
+	fprintf(mout, "fdwatch_build_info");
+	print_label("version", param_str(st.parameters, "version"), true);
+	print_label("probe_mode", param_str(st.parameters, "probe_mode"), false);
+	fprintf(mout, "} 1\n");
 	for (size_t i = 0; i < ELEMENTSOF(daemon_metrics); i++) {
 		print_family(daemon_metrics[i].name, daemon_metrics[i].type,
 			     daemon_metrics[i].help);
-		printf("%s", daemon_metrics[i].name);
+		fprintf(mout, "%s", daemon_metrics[i].name);
 		print_value(param_num(st.parameters, daemon_metrics[i].field, 0));
 	}
 	print_family("fdwatch_processes", "gauge",
 		     "Processes visible to the caller (after --uid/--unit/--comm) by state.");
 	for (int s = 0; s < FDW_STATE_MAX; s++)
-		printf("fdwatch_processes{state=\"%s\"} %" PRIu64 "\n", fdw_state_to_string(s),
-		       count[s]);
+		fprintf(mout, "fdwatch_processes{state=\"%s\"} %" PRIu64 "\n",
+			fdw_state_to_string(s),
+			at_least[s] >= at_least[s + 1] ? at_least[s] - at_least[s + 1] : 0);
+	for (size_t i = 0; i < ELEMENTSOF(unit_metrics); i++) {
+		print_family(unit_metrics[i].name, "gauge", unit_metrics[i].help);
+		for (const cJSON *o = units ? units->child : NULL; o; o = o->next) {
+			fprintf(mout, "%s", unit_metrics[i].name);
+			print_label("unit", param_str(o, "unit"), true);
+			fputc('}', mout);
+			print_value(param_num(o, unit_metrics[i].field, 0));
+		}
+	}
 	for (size_t i = 0; i < ELEMENTSOF(proc_metrics); i++) {
 		print_family(proc_metrics[i].name, "gauge", proc_metrics[i].help);
 		for (const cJSON *o = procs ? procs->child : NULL; o; o = o->next) {
 			if (!param_has_num(o, proc_metrics[i].field))
 				continue;
-			printf("%s", proc_metrics[i].name);
+			fprintf(mout, "%s", proc_metrics[i].name);
 			print_proc_labels(o);
 			print_value(param_num(o, proc_metrics[i].field, 0));
 		}
@@ -1018,12 +1161,204 @@ static int cmd_metrics(void)
 
 		if (fdw_state_from_string(param_str(o, "state") ?: "", &s) < 0)
 			continue;
-		printf("fdwatch_process_state");
+		fprintf(mout, "fdwatch_process_state");
 		print_proc_labels(o);
-		printf(" %d\n", (int)s);
+		fprintf(mout, " %d\n", (int)s);
 	}
-	fflush(stdout);
 	return EXIT_OK;
+}
+
+/*
+ * --http: one HTTP/1.x exchange on stdin/stdout (an inetd-style socket from
+ * fdwatch-metrics.socket). The request head is read within HTTP_TIMEOUT_MS and
+ * HTTP_HEAD_MAX bytes; GET or HEAD /metrics is answered with the exposition,
+ * other paths with 404, other methods with 405; a malformed head with 400, one
+ * too large with 431, one too slow with 408.
+ */
+/* Prometheus 2.42 sends a 288-byte head (measured: request line, Host, User-Agent, Accept,
+ * Accept-Encoding, X-Prometheus-Scrape-Timeout-Seconds); 8 KiB is what most servers allow. */
+#define HTTP_HEAD_MAX	8192
+#define HTTP_TIMEOUT_MS 5000
+
+static int http_reply(int code, const char *reason, const char *extra_headers, const char *body,
+		      size_t len, bool with_body)
+{
+	printf("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: "
+	       "close\r\n%s\r\n",
+	       code, reason,
+	       code == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+			   : "text/plain; charset=utf-8",
+	       len, extra_headers ?: "");
+	if (with_body)
+		fwrite(body, 1, len, stdout);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_UNAVAILABLE;
+}
+
+static int http_error(int code, const char *reason, const char *extra_headers, bool with_body)
+{
+	char body[128];
+	int n = snprintf(body, sizeof(body), "%d %s\n", code, reason);
+
+	return http_reply(code, reason, extra_headers, body, (size_t)n, with_body);
+}
+
+/* Read the request head (up to the empty line) into buf. 0, -EMSGSIZE, -ETIMEDOUT, -EPIPE. */
+static int http_read_head(char *buf, size_t size, size_t *ret_len)
+{
+	struct timespec t0, t;
+	size_t len = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+		long left;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = HTTP_TIMEOUT_MS -
+		       ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return negative_errno();
+		}
+		if (!(p.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		if (len + 1 >= size)
+			return -EMSGSIZE;
+		n = read(STDIN_FILENO, buf + len, size - 1 - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return negative_errno();
+		if (n == 0)
+			return -EPIPE;
+		len += (size_t)n;
+		buf[len] = 0;
+		if (strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n")) {
+			*ret_len = len;
+			return 0;
+		}
+	}
+}
+
+/*
+ * After a reply to a request not read to its end (431), closing at once would
+ * reset the connection and the peer might lose the reply: half-close and read
+ * what it still sends, for at most HTTP_LINGER_MS.
+ */
+#define HTTP_LINGER_MS 1000
+
+static void http_linger(void)
+{
+	char buf[4096];
+
+	if (shutdown(STDOUT_FILENO, SHUT_WR) < 0)
+		return; /* not a socket */
+	for (int waited = 0; waited < HTTP_LINGER_MS; waited += 100) {
+		struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+
+		if (poll(&p, 1, 100) < 0 && errno != EINTR)
+			return;
+		if ((p.revents & (POLLIN | POLLHUP | POLLERR)) &&
+		    read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
+			return;
+	}
+}
+
+static int metrics_http(void)
+{
+	_cleanup_free_ char *body = NULL;
+	char head[HTTP_HEAD_MAX + 1], method[16], target[256], version[16];
+	size_t len = 0, body_len = 0;
+	bool is_head;
+	char *q;
+	int r;
+
+	r = http_read_head(head, sizeof(head), &len);
+	if (r == -ETIMEDOUT)
+		return http_error(408, "Request Timeout", NULL, true);
+	if (r == -EMSGSIZE) {
+		r = http_error(431, "Request Header Fields Too Large", NULL, true);
+		http_linger();
+		return r;
+	}
+	if (r < 0)
+		return EXIT_UNAVAILABLE; /* the peer went away */
+	if (sscanf(head, "%15s %255s %15s", method, target, version) != 3 ||
+	    strncmp(version, "HTTP/1.", 7) != 0)
+		return http_error(400, "Bad Request", NULL, true);
+	is_head = streq(method, "HEAD");
+	q = strchr(target, '?');
+	if (q)
+		*q = 0;
+	if (!streq(target, "/metrics"))
+		return http_error(404, "Not Found", NULL, !is_head);
+	if (!streq(method, "GET") && !is_head)
+		return http_error(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", true);
+	mout = open_memstream(&body, &body_len);
+	if (!mout)
+		return http_error(500, "Internal Server Error", NULL, !is_head);
+	r = metrics_render();
+	if (fclose(mout) != 0)
+		return http_error(500, "Internal Server Error", NULL, !is_head);
+	mout = NULL;
+	/* fdwatchd down is still a scrape: fdwatch_up 0 says so (the exit code says why). */
+	http_reply(200, "OK", NULL, body, body_len, !is_head);
+	return r;
+}
+
+/* --textfile PATH: the exposition replaces PATH atomically (a temporary file, then rename). */
+static int metrics_textfile(const char *path)
+{
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	int r, w;
+
+	if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
+		return EXIT_SOFTWARE;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "fdwatchctl: cannot create %s: %m\n", tmp);
+		return EXIT_CANTCREAT;
+	}
+	/* node_exporter runs as another user: the file is world-readable as a .prom must be. */
+	(void)fchmod(fd, 0644);
+	mout = fdopen(fd, "w");
+	if (!mout) {
+		unlink(tmp);
+		return EXIT_SOFTWARE;
+	}
+	fd = -EBADF;
+	r = metrics_render();
+	w = fflush(mout) == 0 && fsync(fileno(mout)) == 0 ? 0 : -errno;
+	if (fclose(mout) != 0 && w == 0)
+		w = -errno;
+	mout = NULL;
+	if (w == 0 && rename(tmp, path) < 0)
+		w = -errno;
+	if (w < 0) {
+		unlink(tmp);
+		fprintf(stderr, "fdwatchctl: cannot write %s: %s\n", path, strerror(-w));
+		return EXIT_CANTCREAT;
+	}
+	return r;
+}
+
+static int cmd_metrics(void)
+{
+	int r;
+
+	if (arg.http)
+		return metrics_http();
+	if (arg.textfile)
+		return metrics_textfile(arg.textfile);
+	mout = stdout;
+	r = metrics_render();
+	fflush(stdout);
+	return r;
 }
 
 /* ---- main ---- */
@@ -1043,8 +1378,9 @@ static void help(void)
 	    "                         leaking), 2 CRITICAL (critical or exhausted), 3 UNKNOWN\n"
 	    "                         (fdwatchd unreachable); one line with perfdata\n"
 	    "  metrics                Prometheus text exposition format: daemon counters,\n"
-	    "                         processes by state, and per-process series for those\n"
-	    "                         at --state or worse (default growing)\n\n"
+	    "                         processes by state, per-unit aggregates, and\n"
+	    "                         per-process series for those at --state or worse\n"
+	    "                         (default growing)\n\n"
 	    "Options:\n"
 	    "  -s, --socket PATH      API socket (default $FDWATCH_SOCKET, else " FDW_SOCKET_PATH
 	    ")\n"
@@ -1058,16 +1394,30 @@ static void help(void)
 	    "  -u, --uid UID|USER     top/check/metrics: only this user's processes\n"
 	    "      --unit GLOB        ... only processes of matching systemd units\n"
 	    "      --comm GLOB        ... only processes whose name matches\n"
+	    "      --runtime NAME     ... only processes in containers of docker, podman,\n"
+	    "                         containerd, cri-o (or cri: a Kubernetes runtime\n"
+	    "                         the cgroup does not name)\n"
+	    "      --container ID     ... only processes of the container whose id starts\n"
+	    "                         with ID\n"
+	    "      --pod UID          ... only processes of the Kubernetes pod whose UID\n"
+	    "                         starts with UID\n"
 	    "      --state STATE      ... only this state or worse: ok, growing, leaking,\n"
 	    "                         critical, exhausted\n"
 	    "      --since SEQ        alerts/watch: only alerts after sequence number SEQ\n"
 	    "                         (watch: replays them first)\n"
+	    "      --min-use PERCENT  metrics: series also for processes using at least\n"
+	    "                         PERCENT of their soft limit, whatever their state\n"
+	    "      --http             metrics: answer one HTTP request on stdin/stdout\n"
+	    "                         (GET /metrics; for fdwatch-metrics.socket)\n"
+	    "      --textfile PATH    metrics: replace PATH atomically (node_exporter's\n"
+	    "                         textfile collector)\n"
 	    "  -h, --help             this help\n"
 	    "      --version          print the version\n\n"
 	    "Colour only on a terminal, never when NO_COLOR is set. Users other than root\n"
 	    "and members of fdwatchd's AdminGroup see only their own processes.\n\n"
 	    "Exit codes: 0 success; 64 bad usage; 65 parameter refused by fdwatchd;\n"
 	    "66 no such process; 69 fdwatchd not running; 70 internal error;\n"
+	    "73 metrics --textfile cannot write the file;\n"
 	    "75 fdwatchd busy or timed out; 76 protocol error; 77 permission denied.\n"
 	    "`check` alone exits 0-3 as above.\n");
 }
@@ -1087,7 +1437,20 @@ static int usage_error(bool is_check, const char *fmt, ...)
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_VERSION = 0x100, ARG_UNIT, ARG_COMM, ARG_STATE, ARG_SINCE, ARG_ITERATIONS };
+	enum {
+		ARG_VERSION = 0x100,
+		ARG_UNIT,
+		ARG_COMM,
+		ARG_STATE,
+		ARG_SINCE,
+		ARG_ITERATIONS,
+		ARG_HTTP,
+		ARG_TEXTFILE,
+		ARG_RUNTIME,
+		ARG_CONTAINER,
+		ARG_POD,
+		ARG_MIN_USE,
+	};
 	static const struct option options[] = {
 	    {"socket", required_argument, NULL, 's'},
 	    {"json", no_argument, NULL, 'j'},
@@ -1100,6 +1463,12 @@ int main(int argc, char *argv[])
 	    {"comm", required_argument, NULL, ARG_COMM},
 	    {"state", required_argument, NULL, ARG_STATE},
 	    {"since", required_argument, NULL, ARG_SINCE},
+	    {"runtime", required_argument, NULL, ARG_RUNTIME},
+	    {"container", required_argument, NULL, ARG_CONTAINER},
+	    {"pod", required_argument, NULL, ARG_POD},
+	    {"min-use", required_argument, NULL, ARG_MIN_USE},
+	    {"http", no_argument, NULL, ARG_HTTP},
+	    {"textfile", required_argument, NULL, ARG_TEXTFILE},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, ARG_VERSION},
 	    {}};
@@ -1182,6 +1551,27 @@ int main(int argc, char *argv[])
 				return usage_error(is_check, "--since: bad sequence number \"%s\"",
 						   optarg);
 			arg.has_since = true;
+			break;
+		case ARG_RUNTIME:
+			arg.runtime = optarg;
+			break;
+		case ARG_CONTAINER:
+			arg.container = optarg;
+			break;
+		case ARG_POD:
+			arg.pod = optarg;
+			break;
+		case ARG_MIN_USE:
+			if (parse_double(optarg, &arg.min_use) < 0 || !(arg.min_use > 0) ||
+			    arg.min_use > 100)
+				return usage_error(is_check,
+						   "--min-use: \"%s\" is not a percentage", optarg);
+			break;
+		case ARG_HTTP:
+			arg.http = true;
+			break;
+		case ARG_TEXTFILE:
+			arg.textfile = optarg;
 			break;
 		case 'h':
 			help();

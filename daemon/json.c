@@ -7,13 +7,30 @@
 #include "syscalls.h"
 #include "varlink.h"
 
+/* Limits above 2^53 (RLIM_INFINITY is 2^64-1) mean unlimited; 0 means not known (yet). */
+#define LIMIT_UNLIMITED_ABOVE (1ULL << 53)
+
 /* Longest glob accepted in a filter: a unit name is at most 255 bytes. */
 #define FILTER_GLOB_MAX 256
 
 int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const char **ret_bad)
 {
-	static const char *const allowed[] = {"uid", "unit", "comm", "state", "limit", NULL};
+	static const char *const allowed[] = {
+	    "uid",   "unit", "comm", "runtime", "container", "pod_uid", "state", "min_use_percent",
+	    "limit", NULL,
+	};
+	static const struct {
+		const char *name;
+		size_t offset;
+	} strings[] = {
+	    {"unit", offsetof(struct proc_filter, unit)},
+	    {"comm", offsetof(struct proc_filter, comm)},
+	    {"runtime", offsetof(struct proc_filter, runtime)},
+	    {"container", offsetof(struct proc_filter, container)},
+	    {"pod_uid", offsetof(struct proc_filter, pod_uid)},
+	};
 	struct proc_filter f = {.min_state = FDW_STATE_OK};
+	const cJSON *v;
 	const char *bad, *s;
 	uint64_t u;
 	int r;
@@ -32,15 +49,13 @@ int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const 
 		f.has_uid = true;
 		f.uid = (uid_t)u;
 	}
-	r = varlink_param_string(params, "unit", FILTER_GLOB_MAX, &f.unit);
-	if (r == -EINVAL) {
-		*ret_bad = "unit";
-		return r;
-	}
-	r = varlink_param_string(params, "comm", FILTER_GLOB_MAX, &f.comm);
-	if (r == -EINVAL) {
-		*ret_bad = "comm";
-		return r;
+	for (size_t i = 0; i < ELEMENTSOF(strings); i++) {
+		r = varlink_param_string(params, strings[i].name, FILTER_GLOB_MAX,
+					 (const char **)((char *)&f + strings[i].offset));
+		if (r == -EINVAL) {
+			*ret_bad = strings[i].name;
+			return r;
+		}
 	}
 	r = varlink_param_string(params, "state", 32, &s);
 	if (r == 0)
@@ -48,6 +63,14 @@ int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const 
 	if (r == -EINVAL) {
 		*ret_bad = "state";
 		return r;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(params, "min_use_percent");
+	if (v && !cJSON_IsNull(v)) {
+		if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 100)) {
+			*ret_bad = "min_use_percent";
+			return -EINVAL;
+		}
+		f.min_use_percent = v->valuedouble;
 	}
 	r = varlink_param_u64(params, "limit", UINT32_MAX, &f.limit);
 	if (r == -EINVAL) {
@@ -67,6 +90,19 @@ bool proc_filter_match(const struct proc_filter *f, const struct proc_entry *e)
 	if (f->comm && fnmatch(f->comm, e->comm, 0) != 0)
 		return false;
 	if (f->unit && (!e->unit || fnmatch(f->unit, e->unit, 0) != 0))
+		return false;
+	if (f->runtime && (!e->container ||
+			   !streq_ptr(f->runtime, cgroup_runtime_to_string(e->container->runtime))))
+		return false;
+	if (f->container && (!e->container || !e->container->id[0] ||
+			     strncmp(e->container->id, f->container, strlen(f->container)) != 0))
+		return false;
+	if (f->min_use_percent > 0 &&
+	    (e->soft_limit == 0 || e->soft_limit >= LIMIT_UNLIMITED_ABOVE ||
+	     (double)e->fds * 100.0 < f->min_use_percent * (double)e->soft_limit))
+		return false;
+	if (f->pod_uid && (!e->container || !e->container->pod_uid[0] ||
+			   strncmp(e->container->pod_uid, f->pod_uid, strlen(f->pod_uid)) != 0))
 		return false;
 	return true;
 }
@@ -203,17 +239,98 @@ static cJSON *add_syscall(cJSON *o, int nr)
 	return cJSON_AddStringToObject(o, "syscall", name);
 }
 
+/* container_runtime, container_id, pod_uid, pod_qos: null when the cgroup names none. */
+static bool add_container(cJSON *o, const struct cgroup_container *c)
+{
+	static const struct cgroup_container none = {};
+
+	if (!c)
+		c = &none;
+	return add_string_or_null(o, "container_runtime", cgroup_runtime_to_string(c->runtime)) &&
+	       add_string_or_null(o, "container_id", c->id) &&
+	       add_string_or_null(o, "pod_uid", c->pod_uid) &&
+	       add_string_or_null(o, "pod_qos", cgroup_qos_to_string(c->qos));
+}
+
 static bool add_summary(cJSON *o, const struct proc_entry *e)
 {
 	return json_add_u64(o, "pid", (uint64_t)e->pid) &&
 	       json_add_u64(o, "start_ticks", e->start_ticks) &&
 	       json_add_u64(o, "uid", (uint64_t)e->uid) && json_add_string(o, "comm", e->comm) &&
-	       add_string_or_null(o, "unit", e->unit) && json_add_u64(o, "fds", e->fds) &&
-	       json_add_limit(o, "limit", e->soft_limit) &&
+	       add_string_or_null(o, "unit", e->unit) && add_container(o, e->container) &&
+	       json_add_u64(o, "fds", e->fds) && json_add_limit(o, "limit", e->soft_limit) &&
 	       json_add_limit(o, "hard_limit", e->hard_limit) &&
 	       add_use_percent(o, e->fds, e->soft_limit) && add_verdict(o, &e->verdict) &&
 	       cJSON_AddBoolToObject(o, "exited", e->exited) &&
 	       cJSON_AddBoolToObject(o, "ignored", e->ignored);
+}
+
+static int cmp_unit(const void *a, const void *b)
+{
+	const struct proc_entry *x = *(const struct proc_entry *const *)a;
+	const struct proc_entry *y = *(const struct proc_entry *const *)b;
+
+	if (!x->unit || !y->unit)
+		return !x->unit - !y->unit; /* no unit last */
+	return strcmp(x->unit, y->unit);
+}
+
+struct unit_group {
+	const char *unit;
+	uint64_t processes, fds, at_risk;
+	enum fdw_state worst;
+};
+
+static int cmp_group(const void *a, const void *b)
+{
+	const struct unit_group *x = a, *y = b;
+
+	if (x->worst != y->worst)
+		return x->worst > y->worst ? -1 : 1;
+	if (x->fds != y->fds)
+		return x->fds > y->fds ? -1 : 1;
+	if (!x->unit || !y->unit)
+		return !x->unit - !y->unit;
+	return strcmp(x->unit, y->unit);
+}
+
+cJSON *json_unit_summaries(struct proc_entry **v, size_t n, uint64_t limit)
+{
+	_cleanup_free_ struct unit_group *g = NULL;
+	_cleanup_cjson_ cJSON *arr = cJSON_CreateArray();
+	size_t k = 0;
+
+	if (!arr)
+		return NULL;
+	if (n == 0)
+		return TAKE_PTR(arr);
+	g = calloc(n, sizeof(*g));
+	if (!g)
+		return NULL;
+	qsort(v, n, sizeof(*v), cmp_unit);
+	for (size_t i = 0; i < n; i++) {
+		if (k == 0 || !streq_ptr(g[k - 1].unit, v[i]->unit))
+			g[k++] = (struct unit_group){.unit = v[i]->unit};
+		g[k - 1].processes++;
+		g[k - 1].fds += v[i]->fds;
+		g[k - 1].worst = MAX(g[k - 1].worst, v[i]->verdict.state);
+		if (v[i]->verdict.state >= FDW_STATE_LEAKING)
+			g[k - 1].at_risk++;
+	}
+	qsort(g, k, sizeof(*g), cmp_group);
+	for (size_t i = 0; i < k && (limit == 0 || i < limit); i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		if (!json_append(arr, o))
+			return NULL;
+		if (!add_string_or_null(o, "unit", g[i].unit) ||
+		    !json_add_u64(o, "processes", g[i].processes) ||
+		    !json_add_u64(o, "fds", g[i].fds) ||
+		    !cJSON_AddStringToObject(o, "state", fdw_state_to_string(g[i].worst)) ||
+		    !json_add_u64(o, "leaking", g[i].at_risk))
+			return NULL;
+	}
+	return TAKE_PTR(arr);
 }
 
 cJSON *json_proc_summary(const struct proc_entry *e)
@@ -308,9 +425,9 @@ cJSON *json_alert(const struct alert *a)
 	     json_add_u64(o, "pid", (uint64_t)a->pid) &&
 	     json_add_u64(o, "start_ticks", a->start_ticks) &&
 	     json_add_u64(o, "uid", (uint64_t)a->uid) && json_add_string(o, "comm", a->comm) &&
-	     add_string_or_null(o, "unit", a->unit) && json_add_u64(o, "fds", a->fds) &&
-	     json_add_limit(o, "limit", a->soft_limit) && add_verdict(o, v) && add_retry(o, v) &&
-	     json_add_u64(o, "fails", v->fails) &&
+	     add_string_or_null(o, "unit", a->unit) && add_container(o, &a->container) &&
+	     json_add_u64(o, "fds", a->fds) && json_add_limit(o, "limit", a->soft_limit) &&
+	     add_verdict(o, v) && add_retry(o, v) && json_add_u64(o, "fails", v->fails) &&
 	     (a->syscall[0] ? cJSON_AddStringToObject(o, "syscall", a->syscall)
 			    : add_syscall(o, v->fail_nr)) &&
 	     (a->type == ALERT_EXHAUSTED
@@ -322,6 +439,20 @@ cJSON *json_alert(const struct alert *a)
 	if (!ok)
 		return NULL;
 	return TAKE_PTR(o);
+}
+
+static cJSON *add_hooks(cJSON *obj, const struct hooks_stats *h)
+{
+	cJSON *o = cJSON_AddObjectToObject(obj, "hooks");
+
+	if (!o || !json_add_u64(o, "started", h->started) ||
+	    !json_add_u64(o, "succeeded", h->succeeded) || !json_add_u64(o, "failed", h->failed) ||
+	    !json_add_u64(o, "timed_out", h->timed_out) ||
+	    !json_add_u64(o, "exec_failed", h->exec_failed) ||
+	    !json_add_u64(o, "dropped", h->dropped) || !json_add_u64(o, "running", h->running) ||
+	    !json_add_u64(o, "queued", h->queued))
+		return NULL;
+	return o;
 }
 
 cJSON *json_status(const struct status_info *s)
@@ -356,7 +487,7 @@ cJSON *json_status(const struct status_info *s)
 	     json_add_u64(j, "sent", s->journal_sent) &&
 	     json_add_u64(j, "dropped", s->journal_dropped) &&
 	     json_add_u64(j, "failed", s->journal_failed) &&
-	     json_add_u64(o, "log_dropped", s->log_dropped) &&
+	     json_add_u64(o, "log_dropped", s->log_dropped) && add_hooks(o, &s->hooks) &&
 	     json_add_u64(o, "clients", s->clients) &&
 	     json_add_u64(o, "subscribers", s->subscribers) &&
 	     json_add_u64(o, "client_uid", s->client_uid) &&

@@ -17,22 +17,28 @@
 #include <cjson/cJSON.h>
 
 #include "alerts.h"
+#include "config.h"
 #include "proc-table.h"
 
 /* ListProcesses parameters. Strings are borrowed from the call. */
 struct proc_filter {
 	bool has_uid;
 	uid_t uid;
-	const char *unit; /* fnmatch(3) glob on the unit; NULL: any */
-	const char *comm; /* fnmatch(3) glob on comm; NULL: any */
+	const char *unit;      /* fnmatch(3) glob on the unit; NULL: any */
+	const char *comm;      /* fnmatch(3) glob on comm; NULL: any */
+	const char *runtime;   /* container runtime name ("docker", ...); NULL: any */
+	const char *container; /* a prefix of the container id; NULL: any */
+	const char *pod_uid;   /* a prefix of the Kubernetes pod UID; NULL: any */
 	enum fdw_state min_state;
-	uint64_t limit; /* 0: all */
+	double min_use_percent; /* open fds / soft limit at least this, 0..100 (0: any) */
+	uint64_t limit;		/* 0: all */
 };
 
 /*
- * Read ListProcesses parameters (uid, unit, comm, state, limit). Returns 0,
- * or -EINVAL with *ret_bad naming the first bad or unknown parameter (a
- * pointer into params or a static string).
+ * Read ListProcesses parameters (uid, unit, comm, runtime, container, pod_uid, state,
+ * min_use_percent, limit).
+ * Returns 0, or -EINVAL with *ret_bad naming the first bad or unknown parameter (a pointer into
+ * params or a static string).
  */
 int proc_filter_from_params(const cJSON *params, struct proc_filter *ret, const char **ret_bad);
 /* Whether e passes the filter (limit aside). */
@@ -45,6 +51,14 @@ bool proc_filter_match(const struct proc_filter *f, const struct proc_entry *e);
  */
 int proc_entry_cmp_risk(const struct proc_entry *a, const struct proc_entry *b);
 void proc_entries_sort_by_risk(struct proc_entry **v, size_t n);
+
+/*
+ * ListUnits: the processes v[0..n) grouped by systemd unit (processes without one form one
+ * group with unit null), each a UnitSummary (processes, open fds in all, the worst state,
+ * how many at leaking or worse), worst state first, then most fds, then by name; at most
+ * limit of them (0: all). Sorts v. An array, or NULL on ENOMEM.
+ */
+cJSON *json_unit_summaries(struct proc_entry **v, size_t n, uint64_t limit);
 
 /* A ProcessSummary object (see the IDL). NULL on ENOMEM. */
 cJSON *json_proc_summary(const struct proc_entry *e);
@@ -70,6 +84,7 @@ struct status_info {
 	 */
 	uint64_t journal_queued, journal_sent, journal_dropped, journal_failed;
 	uint64_t log_dropped; /* own log lines stderr did not take (log.h) */
+	struct hooks_stats hooks;
 	unsigned clients, subscribers;
 	uid_t client_uid;
 	bool client_admin;

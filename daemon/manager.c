@@ -3,6 +3,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "hooks.h"
 #include "journal.h"
 #include "log.h"
 #include "manager.h"
@@ -13,11 +14,17 @@
 /* Hand the alert on: nothing here waits for journald (the writer thread sends it). */
 static void manager_alert(struct manager *m, const struct alert *a)
 {
+	int r;
+
 	if (m->has_journal)
 		(void)journal_push(m->journal, a);
 	if (m->alerts_to_stderr)
 		log_line(a->priority, a->message);
 	api_publish_alert(m->api, a);
+	r = m->hooks ? hooks_run(m->hooks, a) : 0;
+	if (r < 0)
+		log_warning_errno(r, "Failed to run the hooks of alert #%" PRIu64 ", ignoring: %m",
+				  a->seq);
 }
 
 /* Judge e's latest verdict and send the alert that is due, if any. */
@@ -38,6 +45,7 @@ static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_
 	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
 	    .ppid = e->ppid,
 	    .inherited_fds = e->inherited_fds,
+	    .container = e->container,
 	};
 	const struct proc_entry *parent = proc_table_get(m->procs, e->ppid);
 	int r;
@@ -509,6 +517,8 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	ret->journal_sent = js.sent;
 	ret->journal_dropped = js.dropped;
 	ret->journal_failed = js.failed;
+	if (m->hooks)
+		hooks_get_stats(m->hooks, &ret->hooks);
 }
 
 int manager_new(struct fdw_config *config, const char *config_path,
@@ -581,6 +591,10 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	*ret_failure = PROBE_OK;
 	/* A client that goes away mid-reply must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* First: it blocks SIGCHLD, which every thread started later must inherit. */
+	r = hooks_new(m->event, &m->config.hooks, &m->hooks);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up alert hooks: %m");
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -656,6 +670,7 @@ void manager_free(struct manager *m)
 				    lost);
 	}
 	api_free(m->api);
+	hooks_free(m->hooks);
 	sd_event_source_unref(m->tick_source);
 	sd_event_source_unref(m->probe_source);
 	sd_event_source_unref(m->sigterm_source);

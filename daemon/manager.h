@@ -17,6 +17,7 @@
 struct probe;
 struct api;
 struct journal;
+struct hooks;
 
 struct manager_stats {
 	uint64_t ticks;
@@ -47,6 +48,7 @@ struct manager {
 	struct alerts *alerts;
 	struct api *api;
 	struct journal *journal; /* alerts to journald, off the loop */
+	struct hooks *hooks;	 /* alert hooks ([Alert] HooksDirectory=) */
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns;

@@ -35,6 +35,7 @@ static void entry_free(struct proc_entry *e)
 	free(e->cmdline);
 	free(e->cgroup);
 	free(e->unit);
+	free(e->container);
 	detector_free(e->detector);
 	free(e);
 }
@@ -87,6 +88,8 @@ void proc_table_remove(struct proc_table *t, struct proc_entry *e)
 int proc_table_refresh_identity(struct proc_table *t, struct proc_entry *e)
 {
 	_cleanup_free_ char *cmdline = NULL, *cgroup = NULL, *unit = NULL;
+	_cleanup_free_ struct cgroup_container *container = NULL;
+	struct cgroup_container cc;
 	struct proc_stat st;
 	uid_t uid;
 	int r;
@@ -105,6 +108,13 @@ int proc_table_refresh_identity(struct proc_table *t, struct proc_entry *e)
 		r = cgroup_path_to_unit(cgroup, &unit);
 		if (r < 0)
 			return r;
+		/* Only containers and pods pay for the copy: most processes are neither. */
+		if (cgroup_path_to_container(cgroup, &cc) > 0) {
+			container = malloc(sizeof(*container));
+			if (!container)
+				return -ENOMEM;
+			*container = cc;
+		}
 	}
 	memcpy(e->comm, st.comm, sizeof(e->comm));
 	e->uid = uid;
@@ -114,6 +124,8 @@ int proc_table_refresh_identity(struct proc_table *t, struct proc_entry *e)
 	e->cgroup = TAKE_PTR(cgroup);
 	free(e->unit);
 	e->unit = TAKE_PTR(unit);
+	free(e->container);
+	e->container = TAKE_PTR(container);
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <uthash.h>
 #include "fdwatch.h"
 #include "detector.h"
+#include "cgroup.h"
 
 #define PROC_HISTORY 120 /* samples kept for the API and sparklines (2 min at 1 s) */
 
@@ -34,7 +35,8 @@ struct proc_entry {
 	char comm[16];
 	char *cmdline;
 	char *cgroup;
-	char *unit; /* systemd unit, or NULL */
+	char *unit;			    /* systemd unit, or NULL */
+	struct cgroup_container *container; /* container and pod from the cgroup, or NULL */
 	pid_t ppid;
 	uint64_t inherited_fds; /* fds it held when first seen just after its fork, up to its
 				 * parent's count then: its parent's, not its own (0: none known) */
@@ -116,7 +118,7 @@ int proc_table_add(struct proc_table *t, pid_t pid, uint64_t now_ns, struct proc
  */
 int proc_table_reconcile(struct proc_table *t, struct proc_entry *e, uint64_t now_ns);
 
-/* Refresh comm, cmdline, uid, cgroup/unit (after exec). */
+/* Refresh comm, cmdline, uid, cgroup, unit and container (after exec). */
 int proc_table_refresh_identity(struct proc_table *t, struct proc_entry *e);
 
 /* Append the current fds to the entry's history ring. */

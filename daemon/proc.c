@@ -231,47 +231,6 @@ int proc_read_cgroup(const char *root, pid_t pid, char **ret)
 	return -ENODATA;
 }
 
-static bool unit_suffix(const char *s, size_t len)
-{
-	static const char *const suffixes[] = {".service", ".scope", ".socket", ".mount", ".swap"};
-
-	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
-		size_t l = strlen(suffixes[i]);
-
-		if (len > l && memcmp(s + len - l, suffixes[i], l) == 0)
-			return true;
-	}
-	return false;
-}
-
-int cgroup_path_to_unit(const char *path, char **ret)
-{
-	const char *best = NULL, *p = path;
-	size_t best_len = 0;
-
-	/* The deepest unit-named component: "/system.slice/foo.service" ->
-	 * foo.service; "/user.slice/user-0.slice/session-1.scope" -> session-1.scope.
-	 * Components below a unit (sub-cgroups a service made) are not units. */
-	while (p && *p) {
-		const char *start = p + strspn(p, "/");
-		size_t len = strcspn(start, "/");
-
-		if (len == 0)
-			break;
-		if (unit_suffix(start, len)) {
-			best = start;
-			best_len = len;
-		}
-		p = start + len;
-	}
-	if (!best) {
-		*ret = NULL;
-		return 0;
-	}
-	*ret = strndup(best, best_len);
-	return *ret ? 0 : -ENOMEM;
-}
-
 int proc_list_pids(const char *root, pid_t **ret, size_t *ret_n)
 {
 	_cleanup_closedir_ DIR *d = NULL;

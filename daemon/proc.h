@@ -41,14 +41,6 @@ int proc_read_cmdline(const char *root, pid_t pid, size_t max, char **ret);
 /* The cgroup v2 path ("0::/system.slice/foo.service" -> "/system.slice/foo.service"). */
 int proc_read_cgroup(const char *root, pid_t pid, char **ret);
 
-/*
- * The systemd unit a cgroup path belongs to: the deepest component ending in
- * .service, .scope, .socket, .mount or .swap that is not below a
- * user@UID.service's own units... simply, the last such component. 0 and NULL
- * in *ret when none (e.g. "/" or "/init.scope" gives "init.scope").
- */
-int cgroup_path_to_unit(const char *path, char **ret);
-
 /* Every numeric entry of ROOT, unsorted. *ret malloc'd. 0 or -errno. */
 int proc_list_pids(const char *root, pid_t **ret, size_t *ret_n);
 

@@ -168,6 +168,38 @@ static void test_summary(void **state)
 	assert_string_equal(cJSON_GetArrayItem(kinds, 0)->valuestring, "file");
 	assert_string_equal(cJSON_GetArrayItem(kinds, 1)->valuestring, "pipe");
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "exited")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "container_id")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "pod_uid")));
+}
+
+static const struct cgroup_container pod_container = {
+    .runtime = CGROUP_RUNTIME_CONTAINERD,
+    .id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    .pod_uid = "8f3c1a2e-4b5d-4c6e-9f70-1a2b3c4d5e6f",
+    .qos = CGROUP_QOS_BURSTABLE,
+};
+
+static void test_summary_container(void **state)
+{
+	_cleanup_free_ struct proc_entry *e = entry_new(99, "java", FDW_STATE_OK, -1, 30);
+	struct cgroup_container c = pod_container;
+	_cleanup_cjson_ cJSON *o = NULL, *full = NULL;
+
+	e->container = &c;
+	o = reparse(json_proc_summary(e));
+	assert_matches_idl(o, "type ProcessSummary (");
+	assert_string_equal(str(o, "container_runtime"), "containerd");
+	assert_string_equal(str(o, "container_id"), pod_container.id);
+	assert_string_equal(str(o, "pod_uid"), pod_container.pod_uid);
+	assert_string_equal(str(o, "pod_qos"), "burstable");
+	/* A pod's own cgroup: a pod, no container. */
+	c.runtime = CGROUP_RUNTIME_NONE;
+	c.id[0] = 0;
+	full = reparse(json_proc_full(e, 1));
+	assert_matches_idl(full, "type Process (");
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(full, "container_runtime")));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(full, "container_id")));
+	assert_string_equal(str(full, "pod_uid"), pod_container.pod_uid);
 }
 
 static void test_summary_nulls(void **state)
@@ -333,6 +365,9 @@ static void test_alert_matches_journal(void **state)
 		int n;
 
 		a.type = t;
+		/* In a pod's container: the journal's FDWATCH_CONTAINER_*, FDWATCH_POD_* too. */
+		if (t == ALERT_LEAK)
+			a.container = pod_container;
 		if (t == ALERT_EXHAUSTED) {
 			a.verdict.state = FDW_STATE_EXHAUSTED;
 			a.verdict.fail_nr = fdw_syscalls(&(size_t){0})[0].nr;
@@ -343,6 +378,18 @@ static void test_alert_matches_journal(void **state)
 		o = reparse(json_alert(&a));
 		n = alert_to_fields(&a, fields, ELEMENTSOF(fields));
 		assert_true(n > 0);
+		if (t == ALERT_LEAK) {
+			bool pod = false, id = false;
+
+			for (int i = 0; i < n; i++) {
+				pod = pod ||
+				      streq(fields[i], "FDWATCH_POD_UID=8f3c1a2e-4b5d-4c6e-9f70-"
+						       "1a2b3c4d5e6f");
+				id = id || strncmp(fields[i], "FDWATCH_CONTAINER_ID=0123456789ab",
+						   33) == 0;
+			}
+			assert_true(pod && id);
+		}
 		for (int i = 0; i < n; i++) {
 			char key[64];
 			const char *eq = strchr(fields[i], '=');
@@ -404,6 +451,34 @@ static void test_status(void **state)
 	assert_int_equal(num(o, "visible"), 12);
 	assert_int_equal(num(o, "ringbuf_dropped"), 1);
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItem(o, "client_admin")));
+	assert_matches_idl(cJSON_GetObjectItem(o, "hooks"), "type HookStats (");
+}
+
+static void test_status_hooks(void **state)
+{
+	struct status_info si = {
+	    .version = "0.1.0",
+	    .probe_mode = "raw",
+	    .hooks = {.started = 9,
+		      .succeeded = 5,
+		      .failed = 2,
+		      .timed_out = 2,
+		      .exec_failed = 1,
+		      .dropped = 7,
+		      .running = 0,
+		      .queued = 3},
+	};
+	_cleanup_cjson_ cJSON *o = reparse(json_status(&si));
+	const cJSON *h = cJSON_GetObjectItem(o, "hooks");
+
+	assert_int_equal(num(h, "started"), 9);
+	assert_int_equal(num(h, "succeeded"), 5);
+	assert_int_equal(num(h, "failed"), 2);
+	assert_int_equal(num(h, "timed_out"), 2);
+	assert_int_equal(num(h, "exec_failed"), 1);
+	assert_int_equal(num(h, "dropped"), 7);
+	assert_int_equal(num(h, "running"), 0);
+	assert_int_equal(num(h, "queued"), 3);
 }
 
 static void test_filter_params(void **state)
@@ -427,6 +502,16 @@ static void test_filter_params(void **state)
 	    {"{\"limit\":true}", "limit"},
 	    {"{\"comm\":5}", "comm"},
 	    {"{\"unit\":[]}", "unit"},
+	    {"{\"runtime\":\"docker\",\"container\":\"0123\",\"pod_uid\":\"8f3c\"}", NULL},
+	    {"{\"runtime\":1}", "runtime"},
+	    {"{\"min_use_percent\":50.5}", NULL},
+	    {"{\"min_use_percent\":0}", NULL},
+	    {"{\"min_use_percent\":100}", NULL},
+	    {"{\"min_use_percent\":101}", "min_use_percent"},
+	    {"{\"min_use_percent\":-1}", "min_use_percent"},
+	    {"{\"min_use_percent\":\"50\"}", "min_use_percent"},
+	    {"{\"container\":false}", "container"},
+	    {"{\"pod_uid\":{}}", "pod_uid"},
 	    {"{\"bogus\":1}", "bogus"},
 	};
 
@@ -478,6 +563,128 @@ static void test_filter_match(void **state)
 	assert_false(proc_filter_match(&f, e));
 }
 
+static void test_filter_container(void **state)
+{
+	static const struct {
+		const char *json;
+		bool in_pod, host;
+	} cases[] = {
+	    {"{}", true, true},
+	    {"{\"runtime\":\"containerd\"}", true, false},
+	    {"{\"runtime\":\"docker\"}", false, false},
+	    {"{\"container\":\"0123456789ab\"}", true, false},
+	    {"{\"container\":\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"}",
+	     true, false},
+	    {"{\"container\":\"1234\"}", false, false},
+	    {"{\"pod_uid\":\"8f3c1a2e\"}", true, false},
+	    {"{\"pod_uid\":\"8f3c1a2e-4b5d-4c6e-9f70-1a2b3c4d5e6f\"}", true, false},
+	    {"{\"pod_uid\":\"9\"}", false, false},
+	    {"{\"runtime\":\"containerd\",\"pod_uid\":\"8f3c\",\"container\":\"01\"}", true, false},
+	};
+	_cleanup_free_ struct proc_entry *e = entry_new(1, "java", FDW_STATE_OK, -1, 10);
+	struct cgroup_container c = pod_container;
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_cjson_ cJSON *p = cJSON_Parse(cases[i].json);
+		struct proc_filter f;
+		const char *bad;
+
+		print_message("case %s\n", cases[i].json);
+		assert_int_equal(proc_filter_from_params(p, &f, &bad), 0);
+		e->container = &c;
+		assert_int_equal(proc_filter_match(&f, e), cases[i].in_pod);
+		e->container = NULL;
+		assert_int_equal(proc_filter_match(&f, e), cases[i].host);
+	}
+}
+
+static void test_filter_min_use(void **state)
+{
+	static const struct {
+		uint64_t fds, limit;
+		double min;
+		bool match;
+	} cases[] = {
+	    {512, 1024, 50, true},	{511, 1024, 50, false}, {1024, 1024, 100, true},
+	    {0, 1024, 0, true},		{10, 0, 1, false}, /* limit unknown */
+	    {10, UINT64_MAX, 1, false},			   /* unlimited */
+	    {10, UINT64_MAX, 0, true},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ struct proc_entry *e =
+		    entry_new(1, "x", FDW_STATE_OK, -1, cases[i].fds);
+		char json[64];
+		_cleanup_cjson_ cJSON *p = NULL;
+		struct proc_filter f;
+		const char *bad;
+
+		snprintf(json, sizeof(json), "{\"min_use_percent\":%g}", cases[i].min);
+		p = cJSON_Parse(json);
+		e->soft_limit = cases[i].limit;
+		print_message("case %zu\n", i);
+		assert_int_equal(proc_filter_from_params(p, &f, &bad), 0);
+		assert_int_equal(proc_filter_match(&f, e), cases[i].match);
+	}
+}
+
+static void test_unit_summaries(void **state)
+{
+	static const struct {
+		const char *unit;
+		enum fdw_state state;
+		uint64_t fds;
+	} procs[] = {
+	    {"web.service", FDW_STATE_OK, 10},
+	    {"db.service", FDW_STATE_OK, 500},
+	    {NULL, FDW_STATE_OK, 3},
+	    {"web.service", FDW_STATE_LEAKING, 700},
+	    {"web.service", FDW_STATE_GROWING, 20},
+	    {"db.service", FDW_STATE_OK, 100},
+	    {NULL, FDW_STATE_OK, 4},
+	    {"cron.service", FDW_STATE_OK, 600},
+	};
+	static const struct {
+		const char *unit; /* NULL: null */
+		uint64_t processes, fds, leaking;
+		const char *state;
+	} want[] = {
+	    /* Worst state first, then most fds; processes outside units are one group. */
+	    {"web.service", 3, 730, 1, "leaking"},
+	    {"cron.service", 1, 600, 0, "ok"},
+	    {"db.service", 2, 600, 0, "ok"},
+	    {NULL, 2, 7, 0, "ok"},
+	};
+	struct proc_entry *v[ELEMENTSOF(procs)];
+	_cleanup_cjson_ cJSON *all = NULL, *two = NULL, *none = NULL;
+
+	for (size_t i = 0; i < ELEMENTSOF(procs); i++) {
+		v[i] = entry_new((pid_t)(100 + i), "x", procs[i].state, -1, procs[i].fds);
+		v[i]->unit = (char *)procs[i].unit;
+	}
+	all = reparse(json_unit_summaries(v, ELEMENTSOF(v), 0));
+	assert_int_equal(cJSON_GetArraySize(all), ELEMENTSOF(want));
+	for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+		const cJSON *o = cJSON_GetArrayItem(all, (int)i);
+
+		assert_matches_idl(o, "type UnitSummary (");
+		if (want[i].unit)
+			assert_string_equal(str(o, "unit"), want[i].unit);
+		else
+			assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "unit")));
+		assert_int_equal(num(o, "processes"), want[i].processes);
+		assert_int_equal(num(o, "fds"), want[i].fds);
+		assert_int_equal(num(o, "leaking"), want[i].leaking);
+		assert_string_equal(str(o, "state"), want[i].state);
+	}
+	two = reparse(json_unit_summaries(v, ELEMENTSOF(v), 2));
+	assert_int_equal(cJSON_GetArraySize(two), 2);
+	none = reparse(json_unit_summaries(v, 0, 0));
+	assert_int_equal(cJSON_GetArraySize(none), 0);
+	for (size_t i = 0; i < ELEMENTSOF(v); i++)
+		free(v[i]);
+}
+
 static void test_risk_order(void **state)
 {
 	struct proc_entry *v[7];
@@ -507,11 +714,21 @@ static void test_risk_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_summary),	 cmocka_unit_test(test_summary_nulls),
-	    cmocka_unit_test(test_full),	 cmocka_unit_test(test_full_failed_syscall),
-	    cmocka_unit_test(test_alert),	 cmocka_unit_test(test_alert_matches_journal),
-	    cmocka_unit_test(test_status),	 cmocka_unit_test(test_filter_params),
-	    cmocka_unit_test(test_filter_match), cmocka_unit_test(test_risk_order),
+	    cmocka_unit_test(test_summary),
+	    cmocka_unit_test(test_summary_nulls),
+	    cmocka_unit_test(test_summary_container),
+	    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_full_failed_syscall),
+	    cmocka_unit_test(test_alert),
+	    cmocka_unit_test(test_alert_matches_journal),
+	    cmocka_unit_test(test_status),
+	    cmocka_unit_test(test_status_hooks),
+	    cmocka_unit_test(test_filter_params),
+	    cmocka_unit_test(test_filter_match),
+	    cmocka_unit_test(test_filter_container),
+	    cmocka_unit_test(test_filter_min_use),
+	    cmocka_unit_test(test_unit_summaries),
+	    cmocka_unit_test(test_risk_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,6 +63,7 @@ static void test_add_baseline(void **state)
 	assert_int_equal(e->soft_limit, 1024);
 	assert_int_equal(e->hard_limit, 524288);
 	assert_string_equal(e->unit, "nginx.service");
+	assert_null(e->container);
 	assert_string_equal(e->cmdline, "/usr/bin/app --serve");
 	assert_false(e->has_probe);
 	assert_int_equal(proc_table_size(c->t), 1);
@@ -70,6 +71,32 @@ static void test_add_baseline(void **state)
 	assert_int_equal(proc_table_add(c->t, 100, 2, &e), 0);
 	assert_int_equal(proc_table_size(c->t), 1);
 	assert_int_equal(proc_table_add(c->t, 101, 2, &e), -ENOENT);
+}
+
+static void test_container_identity(void **state)
+{
+	static const char cg[] = "0::/system.slice/docker-"
+				 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+				 ".scope\n";
+	struct ctx *c = *state;
+	struct proc_entry *e = NULL;
+
+	fixture_proc(c->root, 200, "redis", 6000, 999, 4);
+	fixture_write(c->root, 200, "cgroup", cg, sizeof(cg) - 1);
+	assert_int_equal(proc_table_add(c->t, 200, 1, &e), 0);
+	assert_non_null(e->container);
+	assert_int_equal(e->container->runtime, CGROUP_RUNTIME_DOCKER);
+	assert_string_equal(e->container->id,
+			    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	assert_string_equal(e->unit,
+			    "docker-"
+			    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+			    ".scope");
+	/* It exec'd into a plain service: the container is forgotten. */
+	fixture_write(c->root, 200, "cgroup", "0::/system.slice/redis.service\n", 31);
+	assert_int_equal(proc_table_refresh_identity(c->t, e), 0);
+	assert_null(e->container);
+	assert_string_equal(e->unit, "redis.service");
 }
 
 static void test_kernel_threads_not_tracked(void **state)
@@ -346,6 +373,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_add_baseline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_container_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_threads_not_tracked, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_inherited_fds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counts_baseline_then_diff, setup, teardown),

@@ -140,35 +140,6 @@ static void test_cgroup(void **state)
 	fixture_free(root);
 }
 
-static void test_cgroup_to_unit(void **state)
-{
-	static const struct {
-		const char *path, *unit;
-	} cases[] = {
-	    {"/system.slice/nginx.service", "nginx.service"},
-	    {"/system.slice/nginx.service/worker", "nginx.service"},
-	    {"/user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope", "app-x.scope"},
-	    {"/user.slice/user-0.slice/session-3.scope", "session-3.scope"},
-	    {"/init.scope", "init.scope"},
-	    {"/system.slice/system-getty.slice/getty@tty1.service", "getty@tty1.service"},
-	    {"/", NULL},
-	    {"", NULL},
-	    {"/machine.slice", NULL},
-	    {"/.service", NULL},
-	};
-
-	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		char *u = NULL;
-
-		assert_int_equal(cgroup_path_to_unit(cases[i].path, &u), 0);
-		if (cases[i].unit)
-			assert_string_equal(u, cases[i].unit);
-		else
-			assert_null(u);
-		free(u);
-	}
-}
-
 static void test_count_fds_fixture(void **state)
 {
 	char *root = fixture_new();
@@ -239,7 +210,6 @@ int main(void)
 	    cmocka_unit_test(test_uid),
 	    cmocka_unit_test(test_cmdline),
 	    cmocka_unit_test(test_cgroup),
-	    cmocka_unit_test(test_cgroup_to_unit),
 	    cmocka_unit_test(test_count_fds_fixture),
 	    cmocka_unit_test(test_count_fds_real),
 	    cmocka_unit_test(test_list_pids),

@@ -578,7 +578,7 @@ def test_metrics(tap, slow, ps):
         tap.ok(rc == 0 and perr is None, "fdwatchctl metrics parses as Prometheus text",
                perr or err)
         need = ["fdwatch_up", "fdwatch_process_open_fds", "fdwatch_process_fd_limit",
-                "fdwatch_process_fd_rate", "fdwatch_process_eta_seconds", "fdwatch_process_state",
+                "fdwatch_process_fd_rate_per_second", "fdwatch_process_eta_seconds", "fdwatch_process_state",
                 "fdwatch_alerts_sent_total", "fdwatch_ringbuf_dropped_total", "fdwatch_processes"]
         tap.ok(all(n in fams and fams[n]["help"] for n in need),
                "metrics: per-process gauges and daemon counters, each with HELP and TYPE",

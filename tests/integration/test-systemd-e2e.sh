@@ -14,6 +14,14 @@
 #   - leaky.service (User=nobody) leaking pipes is reported in the journal with
 #     OBJECT_SYSTEMD_UNIT= and FDWATCH_UNIT=leaky.service, and shown by
 #     `fdwatchctl top` and `fdwatchctl show PID`;
+#   - a process in a real `systemd-run --scope` is shown with its unit, and
+#     `top --unit=` finds it;
+#   - scopes named as docker's and the kubelet's systemd cgroup drivers name them
+#     are shown as container and pod (top, show, filters), and the pod container's
+#     leak alert carries FDWATCH_CONTAINER_* and FDWATCH_POD_* in the journal;
+#   - fdwatch-metrics.socket as installed answers GET /metrics (a DynamicUser
+#     instance per connection) with leaky.service's open fds, labelled with
+#     pid, comm, unit and user;
 #   - `systemctl reload fdwatch` applies a drop-in (TickSec=, an Ignore= rule)
 #     in the same process;
 #   - SIGSTOP makes the watchdog restart the daemon (new MainPID);
@@ -334,6 +342,123 @@ if pipes=$(c fdwatchctl --json show "$leaky_pid" | json_get 'j["created"]["pipe"
 else
 	not_ok "the probe counted leaky.service's pipe() calls (created.pipe ${pipes:-?}: the counts came from /proc alone)"
 fi
+
+# --- a scope by name, and the metrics endpoint as installed -------------------
+# A process in a real `systemd-run --scope` is shown with its unit.
+c sh -c 'setsid systemd-run --quiet --scope --unit=fdw-e2e-scope.scope -- sh -c "echo \$\$ >/run/fdw-e2e-scope.pid; exec sleep 600" </dev/null >/dev/null 2>&1 &'
+scope_pid() { c cat /run/fdw-e2e-scope.pid 2>/dev/null; }
+scope_shown() { local p; p=$(scope_pid) && [ -n "$p" ] && c fdwatchctl show "$p" 2>/dev/null | grep -q '^Unit: *fdw-e2e-scope.scope'; }
+if wait_for 20 scope_shown; then
+	ok "a process in systemd-run --scope (pid $(scope_pid)) is shown with its unit fdw-e2e-scope.scope"
+	c fdwatchctl show "$(scope_pid)" | head -6 | diag
+else
+	not_ok "a process in systemd-run --scope is shown with its unit fdw-e2e-scope.scope"
+	{ c systemctl status --no-pager fdw-e2e-scope.scope; c cat /proc/"$(scope_pid)"/cgroup; c fdwatchctl show "$(scope_pid)"; } 2>&1 | head -20 | diag
+fi
+if out=$(c fdwatchctl --json top --unit='fdw-e2e-*.scope' 2>&1) &&
+	[ "$(json_get '[p["pid"] for p in j["processes"]]' <<<"$out")" = "[$(scope_pid)]" ]; then
+	ok "fdwatchctl top --unit=fdw-e2e-*.scope lists exactly that process"
+else
+	not_ok "fdwatchctl top --unit=fdw-e2e-*.scope lists exactly that process"
+	printf '%s\n' "$out" | head -10 | diag
+fi
+c systemctl stop fdw-e2e-scope.scope 2>/dev/null
+
+# Containers and pods by name, from real cgroups laid out as docker's and the kubelet's
+# systemd cgroup drivers lay them out (a scope per container, a slice per pod).
+cid=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+kid=fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210
+pod=8f3c1a2e-4b5d-4c6e-9f70-1a2b3c4d5e6f
+c sh -c "setsid systemd-run --quiet --scope --unit=docker-$cid.scope -- sh -c 'echo \$\$ >/run/fdw-e2e-docker.pid; exec sleep 600' </dev/null >/dev/null 2>&1 &"
+# The pod's container leaks (as leaky.service does), so its alert is in the journal too.
+pod_cmd=${leak_cmd/--limit 1024/--limit 4096}
+c sh -c "setsid systemd-run --quiet --scope --slice=kubepods-burstable-pod${pod//-/_}.slice --unit=cri-containerd-$kid.scope -- sh -c 'echo \$\$ >/run/fdw-e2e-pod.pid; exec $pod_cmd' </dev/null >/dev/null 2>&1 &"
+docker_pid() { c cat /run/fdw-e2e-docker.pid 2>/dev/null; }
+pod_pid() { c cat /run/fdw-e2e-pod.pid 2>/dev/null; }
+containers_shown() {
+	local p q
+	p=$(docker_pid) && q=$(pod_pid) && [ -n "$p" ] && [ -n "$q" ] &&
+		c fdwatchctl show "$p" | grep -qx "Container:  docker $cid" &&
+		c fdwatchctl show "$q" | grep -qx "Container:  containerd $kid" &&
+		c fdwatchctl show "$q" | grep -qx "Pod:        $pod (QoS burstable)"
+}
+if wait_for 20 containers_shown; then
+	ok "fdwatchctl show names the docker container and the Kubernetes pod (QoS burstable) of real cgroups"
+	c fdwatchctl show "$(pod_pid)" | sed -n '4,8p' | diag
+else
+	not_ok "fdwatchctl show names the docker container and the Kubernetes pod of real cgroups"
+	{ c cat /proc/"$(pod_pid)"/cgroup; c fdwatchctl show "$(pod_pid)"; c fdwatchctl show "$(docker_pid)"; } 2>&1 | head -30 | diag
+fi
+pids_of() { c fdwatchctl --json top "$@" | json_get 'sorted(p["pid"] for p in j["processes"])'; }
+if [ "$(pids_of --runtime=docker)" = "[$(docker_pid)]" ] && [ "$(pids_of --pod=${pod:0:8})" = "[$(pod_pid)]" ] &&
+	[ "$(pids_of --container=${kid:0:12})" = "[$(pod_pid)]" ] &&
+	c fdwatchctl top | grep -q "docker:${cid:0:12}"; then
+	ok "top filters by --runtime, --pod, --container and shows runtime:id in its UNIT column"
+else
+	not_ok "top filters by --runtime, --pod, --container and shows runtime:id in its UNIT column"
+	{ pids_of --runtime=docker; pids_of --pod=${pod:0:8}; c fdwatchctl top; } 2>&1 | head -20 | diag
+fi
+pod_alert() { c journalctl -o json --no-pager FDWATCH_POD_UID="$pod" | head -1; }
+has_pod_alert() { [ -n "$(pod_alert)" ]; }
+if wait_for 60 has_pod_alert && pod_alert | python3 -c '
+import json, sys
+e = json.loads(sys.stdin.readline())
+want = {"FDWATCH_CONTAINER_RUNTIME": "containerd", "FDWATCH_CONTAINER_ID": sys.argv[1],
+        "FDWATCH_POD_UID": sys.argv[2], "FDWATCH_POD_QOS": "burstable",
+        "OBJECT_PID": sys.argv[3]}
+bad = {k: e.get(k) for k, v in want.items() if e.get(k) != v}
+print(e.get("MESSAGE"))
+sys.exit(1 if bad else 0)' "$kid" "$pod" "$(pod_pid)" >"$work/pod-alert.txt" 2>&1; then
+	ok "the pod container's leak alert carries FDWATCH_CONTAINER_RUNTIME/_ID, FDWATCH_POD_UID/_QOS in the journal"
+	diag <"$work/pod-alert.txt"
+else
+	not_ok "the pod container's leak alert carries FDWATCH_CONTAINER_RUNTIME/_ID, FDWATCH_POD_UID/_QOS in the journal"
+	{ cat "$work/pod-alert.txt"; pod_alert; c fdwatchctl show "$(pod_pid)"; } 2>&1 | head -20 | diag
+fi
+c systemctl stop "docker-$cid.scope" "cri-containerd-$kid.scope" 2>/dev/null
+
+# fdwatch-metrics.socket as installed: each scrape is a fdwatch-metrics@.service instance
+# (a dynamic user in the groups fdwatch and fdwatch-metrics) that sees every process
+# through the installed AdminGroup=fdwatch-metrics drop-in. systemd accepts a TCP
+# connection in the socket unit's cgroup (so IPAddressDeny= and the like apply), which
+# this nested container's cgroup setup refuses ("Failed to join unit cgroup"): here a
+# drop-in moves the socket to a Unix path, everything else as shipped. test-fleet.py
+# serves the shipped TCP address to Prometheus.
+c mkdir -p /run/systemd/system/fdwatch-metrics.socket.d
+c sh -c "printf '[Socket]\nListenStream=\nListenStream=/run/fdwatch-metrics.sock\n' >/run/systemd/system/fdwatch-metrics.socket.d/50-e2e-unix.conf"
+c systemctl daemon-reload
+c systemctl start fdwatch-metrics.socket
+scrape() { # GET /metrics over the socket; the body of the reply
+	c python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect("/run/fdwatch-metrics.sock")
+s.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+buf = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    buf += b
+head, _, body = buf.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode(), file=sys.stderr)
+sys.stdout.write(body.decode())'
+}
+leaky_series() { scrape | grep -E "^fdwatch_process_open_fds\{pid=\"$leaky_pid\",comm=\"leak\",unit=\"leaky.service\",user=\"nobody\"\} [0-9]+$"; }
+if wait_for 20 leaky_series; then
+	ok "GET /metrics from fdwatch-metrics.socket (as installed, on a Unix path): $(leaky_series)"
+else
+	not_ok "GET /metrics from fdwatch-metrics.socket shows leaky.service's open fds with pid, comm, unit, user"
+	{ scrape 2>&1 | grep -E '^fdwatch_(up|processes\{|process_open_fds)|Error' | head; c systemctl status --no-pager fdwatch-metrics.socket | tail -5; c systemctl list-units --all --no-pager --no-legend 'fdwatch-metrics@*' | tail -3; c journalctl -b --no-pager | grep -i 'metrics' | tail -15; } 2>&1 | head -40 | diag
+fi
+if [ "$(c systemctl show -p Accept --value fdwatch-metrics.socket)" = yes ] &&
+	[ "$(c systemctl show -p NAccepted --value fdwatch-metrics.socket)" -ge 1 ]; then
+	ok "fdwatch-metrics.socket accepted $(c systemctl show -p NAccepted --value fdwatch-metrics.socket) connections, one instance each"
+else
+	not_ok "fdwatch-metrics.socket accepted connections (Accept=yes)"
+fi
+timeout 20 nsenter -t "$leader" -a -- systemctl stop fdwatch-metrics.socket
 
 # --- reload -------------------------------------------------------------------
 cat >"$root/etc/fdwatch/fdwatch.conf.d/50-e2e-reload.conf" <<'EOF'

@@ -57,6 +57,14 @@ check_layout() { # check_layout ROOT PREFIX
 	expect_file "$r" "$p/bin/fdwatchctl" 755 || bad=1
 	expect_file "$r" "$p/lib/systemd/system/fdwatch.service" 644 || bad=1
 	expect_file "$r" "$p/lib/systemd/system/fdwatch.socket" 644 || bad=1
+	expect_file "$r" "$p/lib/systemd/system/fdwatch-metrics.socket" 644 || bad=1
+	expect_file "$r" "$p/lib/systemd/system/fdwatch-metrics@.service" 644 || bad=1
+	expect_file "$r" "$p/share/doc/fdwatch/examples/hooks.d/alertmanager" 755 || bad=1
+	expect_file "$r" /etc/fdwatch/fdwatch.conf.d/50-metrics.conf 644 || bad=1
+	[ -d "$r/etc/fdwatch/hooks.d" ] || { echo "missing: /etc/fdwatch/hooks.d/"; bad=1; }
+	[ -z "$(ls -A "$r/etc/fdwatch/hooks.d" 2>/dev/null)" ] || { echo "a hook is enabled by default"; bad=1; }
+	grep -qx "ExecStart=$p/bin/fdwatchctl metrics --http" "$r$p/lib/systemd/system/fdwatch-metrics@.service" ||
+		{ echo "fdwatch-metrics@.service ExecStart= is not $p/bin/fdwatchctl metrics --http"; bad=1; }
 	expect_file "$r" "$p/lib/sysusers.d/fdwatch.conf" 644 || bad=1
 	expect_file "$r" "$p/lib/tmpfiles.d/fdwatch.conf" 644 || bad=1
 	expect_file "$r" "$p/lib/systemd/catalog/fdwatch.catalog" 644 || bad=1
@@ -104,6 +112,14 @@ else
 	check "systemd-analyze verify fdwatch.service (ExecStart, man pages, dependencies)" \
 		verify "$units/fdwatch.service"
 	check "systemd-analyze verify fdwatch.socket" verify "$units/fdwatch.socket"
+	# The socket and an instance of its template (loaded from the template beside it).
+	verify_metrics() {
+		unshare -m --propagation private sh -c '
+			mount -t overlay overlay -o "lowerdir=$1/usr/bin:/usr/bin" /usr/bin &&
+			MANPATH=$1/usr/share/man systemd-analyze verify "$2/fdwatch-metrics.socket" \
+				"$2/fdwatch-metrics@1.service"' sh "$stage" "$units"
+	}
+	check "systemd-analyze verify fdwatch-metrics.socket and an instance of fdwatch-metrics@.service" verify_metrics
 fi
 
 # --- systemd-analyze security -------------------------------------------------
@@ -120,6 +136,30 @@ else
 	not_ok "systemd-analyze security --offline=yes"
 	printf '%s\n' "$out" | head -10 | sed 's/^/# /'
 fi
+
+# The per-connection metrics responder: unprivileged and locked down.
+if out=$(systemd-analyze security --offline=yes "$units/fdwatch-metrics@.service" 2>&1); then
+	exposure=$(printf '%s\n' "$out" | sed -n 's/.*Overall exposure level for fdwatch-metrics@[^:]*: \([0-9.]*\).*/\1/p')
+	echo "# exposure (fdwatch-metrics@.service) $exposure"
+	printf '%s\n' "$out" | grep '✗' | sed 's/  */ /g; s/^/#   /'
+	if [ -n "$exposure" ] && awk -v e="$exposure" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e <= m) }'; then
+		ok "fdwatch-metrics@.service: systemd-analyze security exposure $exposure <= $MAX_EXPOSURE"
+	else
+		not_ok "fdwatch-metrics@.service: systemd-analyze security exposure '$exposure' <= $MAX_EXPOSURE"
+	fi
+else
+	not_ok "systemd-analyze security --offline=yes fdwatch-metrics@.service"
+	printf '%s\n' "$out" | head -10 | sed 's/^/# /'
+fi
+metrics_unprivileged() {
+	local f=$units/fdwatch-metrics@.service
+	grep -qx 'DynamicUser=yes' "$f" || { echo "no DynamicUser=yes"; return 1; }
+	grep -qx 'CapabilityBoundingSet=' "$f" || { echo "capabilities not dropped"; return 1; }
+	grep -qx 'StandardInput=socket' "$f" && grep -qx 'StandardOutput=socket' "$f" || { echo "not an inetd-style service"; return 1; }
+	grep -qx 'Accept=yes' "$units/fdwatch-metrics.socket" || { echo "fdwatch-metrics.socket: no Accept=yes"; return 1; }
+	grep -Eqx 'ListenStream=127\.0\.0\.1:[0-9]+' "$units/fdwatch-metrics.socket" || { echo "fdwatch-metrics.socket not on loopback"; return 1; }
+}
+check "fdwatch-metrics: loopback socket, Accept=yes, a dynamic user without capabilities per connection" metrics_unprivileged
 
 # What the hardening must keep so that BPF, /proc and journald enrichment work.
 unit_value() { # the last assignment of KEY in the unit
@@ -145,21 +185,22 @@ check "hardening keeps /proc, CAP_BPF CAP_PERFMON CAP_DAC_READ_SEARCH, bpf(), UI
 
 # --- sysusers, tmpfiles, catalog in the staged root ---------------------------
 if [ "$(id -u)" -ne 0 ]; then
-	skip "sysusers.d creates group fdwatch" "needs root"
-	skip "tmpfiles.d creates /etc/fdwatch/fdwatch.conf.d" "needs root"
+	skip "sysusers.d creates the groups fdwatch and fdwatch-metrics" "needs root"
+	skip "tmpfiles.d creates /etc/fdwatch/fdwatch.conf.d and hooks.d" "needs root"
 else
 	sysusers() {
 		mkdir -p "$stage/etc" && touch "$stage/etc/passwd" "$stage/etc/group" &&
 			systemd-sysusers --root="$stage" "$stage/usr/lib/sysusers.d/fdwatch.conf" &&
-			grep -q '^fdwatch:x:[0-9]*:$' "$stage/etc/group"
+			grep -q '^fdwatch:x:[0-9]*:$' "$stage/etc/group" &&
+			grep -q '^fdwatch-metrics:x:[0-9]*:$' "$stage/etc/group"
 	}
-	check "sysusers.d creates group fdwatch" sysusers
+	check "sysusers.d creates the groups fdwatch and fdwatch-metrics" sysusers
 	tmpfiles() {
 		rm -rf "$stage/etc/fdwatch/fdwatch.conf.d" &&
 			systemd-tmpfiles --root="$stage" --create "$stage/usr/lib/tmpfiles.d/fdwatch.conf" &&
-			[ -d "$stage/etc/fdwatch/fdwatch.conf.d" ]
+			[ -d "$stage/etc/fdwatch/fdwatch.conf.d" ] && [ -d "$stage/etc/fdwatch/hooks.d" ]
 	}
-	check "tmpfiles.d creates /etc/fdwatch/fdwatch.conf.d" tmpfiles
+	check "tmpfiles.d creates /etc/fdwatch/fdwatch.conf.d and hooks.d" tmpfiles
 fi
 catalog() {
 	local ids
