@@ -32,7 +32,7 @@ else
 endif
 
 # Debian packages: build, then test. `make deps` installs what is missing.
-BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libsystemd-dev libcjson-dev \
+BUILD_PKGS := clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libsystemd-dev libcjson-dev \
 	libcmocka-dev uthash-dev pkg-config make gcc
 TEST_PKGS := clang-format systemd python3 bpftrace util-linux procps iproute2 systemd-container debootstrap \
 	libclang-rt-14-dev gdb varlink-go man-db groff-base prometheus prometheus-alertmanager
@@ -49,14 +49,14 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-init
 	-I$(OUTPUT) -Ibpf -Idaemon $(SAN_FLAGS) \
 	$(shell pkg-config --cflags $(PC_LIBS) 2>/dev/null)
 LDFLAGS += $(SAN_FLAGS)
-LIBS_CORE := $(shell pkg-config --libs libcjson 2>/dev/null) -lm
-LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lelf -lz -lpthread $(LIBS_CORE)
+LIBS_CORE := $(shell pkg-config --libs libcjson 2>/dev/null) -ldw -lelf -lm
+LIBS_DAEMON := $(shell pkg-config --libs libbpf libsystemd 2>/dev/null) -lz -lpthread $(LIBS_CORE)
 LIBS_TEST := $(shell pkg-config --libs cmocka 2>/dev/null) $(LIBS_CORE)
 
 # Modules that talk to the kernel, sd-event, journald or sockets. Every other
 # daemon/*.c is a pure module: it goes into libfdwatch-core.a, which the unit
 # tests link alone (the module rule: pure modules include no libbpf, sd-event or socket headers).
-SYS_MODULES := probe manager api varlink-server journal client hooks
+SYS_MODULES := probe manager api varlink-server journal client hooks attribution
 MAINS := fdwatchd fdwatchctl
 SYS_SRCS := $(wildcard $(addprefix daemon/,$(addsuffix .c,$(SYS_MODULES))))
 CORE_SRCS := $(filter-out $(SYS_SRCS) $(addprefix daemon/,$(addsuffix .c,$(MAINS))),$(wildcard daemon/*.c))
@@ -123,9 +123,12 @@ $(OUTPUT)/tests/test-%: tests/test-%.c $(OUTPUT)/libfdwatch-core.a $(wildcard da
 	$(call msg,CC-TEST,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests $(LDFLAGS) $< $(OUTPUT)/libfdwatch-core.a $(LIBS_TEST) -o $@
 
+# conn_leak's creation sites are unwound by frame pointers, as a service's would have to be.
+$(OUTPUT)/workloads/conn_leak: WL_CFLAGS := -fno-omit-frame-pointer
+
 $(OUTPUT)/workloads/%: tests/workloads/%.c tests/workloads/workload.h | $(OUTPUT)/workloads
 	$(call msg,CC-WL,$@)
-	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $< -lpthread -o $@
+	$(Q)$(CC) -g -O2 -Wall -D_GNU_SOURCE $(WL_CFLAGS) $< -lpthread -o $@
 
 $(OUTPUT)/bench/%: tests/bench/%.c | $(OUTPUT)/bench
 	$(call msg,CC-BENCH,$@)
@@ -183,6 +186,7 @@ check: deps
 bench: deps
 	$(Q)$(MAKE) -s all $(WORKLOADS) $(BENCHES)
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) tests/bench/run.sh
+	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/attribution.py
 	$(Q)OUTPUT=$(abspath $(OUTPUT)) python3 tests/bench/soak.py
 
 # The soak alone; SOAK_SEC=300 for a shorter one.

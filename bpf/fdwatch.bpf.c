@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "fdwatch.h"
 
 #define EMFILE		24
@@ -25,6 +26,13 @@
 #define F_DUPFD_CLOEXEC 1030
 #define RLIMIT_NOFILE	7
 #define TS_COMPAT	0x0002 /* x86 thread_info.status: in a 32-bit syscall */
+#define S_IFMT		0170000
+#define S_IFSOCK	0140000
+#define S_IFIFO		0010000
+#define PIPEFS_MAGIC	0x50495045
+#define AF_UNIX		1
+#define AF_INET		2
+#define AF_INET6	10
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -50,6 +58,47 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024); /* resized by user space before load */
 } events SEC(".maps");
+
+/* Creation sites (fdwatch.h): which tgids, their open fds' records, the user stacks. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64); /* suspects at once */
+	__type(key, __u32);
+	__type(value, __u8);
+} sites_tgids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072); /* resized by user space before load */
+	__type(key, struct fdw_site_key);
+	__type(value, struct fdw_site);
+} sites SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 4096); /* resized by user space before load */
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, FDW_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+/*
+ * The census's pipes, inode -> another holder: user space puts its process's
+ * pipe inodes in with 0, "find_pipe_holders" walks every task's fds and sets
+ * the first other process found (FDW_HOLDER_HIDDEN: one outside our PID
+ * namespace).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536); /* pipes of one census */
+	__type(key, __u64);
+	__type(value, __u32);
+} pipe_holders SEC(".maps");
+
+/* The process whose census it is, as the daemon sees it. */
+__u32 census_tgid = 0;
+
+/* How many tgids are in sites_tgids: 0 spares every other syscall the lookup. */
+__u32 sites_active = 0;
 
 /* The counters of the current thread group; a new or reused tgid starts at zero. */
 /* tgid and tid of the current task as the daemon sees them; false: not ours to count. */
@@ -144,7 +193,63 @@ static __always_inline void note_creation(struct fdw_counts *c, __u64 now)
 	c->last_create_ns = now;
 }
 
-static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
+static __noinline void site_add(void *ctx, __u32 tgid, long fd, __u32 nr, __u64 now)
+{
+	struct fdw_site_key key = {.tgid = tgid, .fd = (__s32)fd};
+	struct fdw_site site = {.ts_ns = now, .syscall_nr = (__s32)nr};
+
+	if (fd < 0)
+		return;
+	site.stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	if (site.stack_id < 0)
+		__sync_fetch_and_add(&stats.sites_no_stack, 1);
+	/* BPF_ANY: a dup2() onto an open fd replaces its record. */
+	if (bpf_map_update_elem(&sites, &key, &site, BPF_ANY))
+		__sync_fetch_and_add(&stats.sites_full, 1);
+}
+
+/*
+ * Record where a tracked tgid's fds come from, forget them when closed. Fds
+ * closed unseen (close_range, exec's O_CLOEXEC) leave stale records that user
+ * space drops by checking which fds are open.
+ */
+static __always_inline void sites_note(void *ctx, __u32 tgid, __u8 act, __u8 kind, long ret,
+				       struct pt_regs *regs, __u32 nr, __u64 now)
+{
+	struct fdw_site_key key = {.tgid = tgid};
+
+	if (!sites_active || ret < 0 || !bpf_map_lookup_elem(&sites_tgids, &tgid))
+		return;
+	switch (act) {
+	case FDW_ACT_CREATE:
+	case FDW_ACT_FCNTL:
+	case FDW_ACT_DUP2:
+		site_add(ctx, tgid, ret, nr, now);
+		break;
+	case FDW_ACT_CREATE_PAIR: {
+		int fds[2] = {-1, -1};
+		void *ufds;
+
+		if (!regs)
+			break;
+		ufds = kind == FDW_KIND_SOCKET ? (void *)PT_REGS_PARM4_CORE_SYSCALL(regs)
+					       : (void *)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		if (bpf_probe_read_user(fds, sizeof(fds), ufds))
+			break;
+		site_add(ctx, tgid, fds[0], nr, now);
+		site_add(ctx, tgid, fds[1], nr, now);
+		break;
+	}
+	case FDW_ACT_CLOSE:
+		if (!regs)
+			break;
+		key.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		bpf_map_delete_elem(&sites, &key);
+		break;
+	}
+}
+
+static __always_inline int account(void *ctx, __u32 nr, long ret, struct pt_regs *regs)
 {
 	struct task_struct *task;
 	struct fdw_counts *c;
@@ -208,6 +313,7 @@ static __always_inline int account(__u32 nr, long ret, struct pt_regs *regs)
 		return 0;
 	}
 
+	sites_note(ctx, tgid, act, kind, ret, regs, nr, now);
 	switch (act) {
 	case FDW_ACT_CREATE:
 		note_creation(c, now);
@@ -266,7 +372,7 @@ int handle_sys_exit(struct syscall_exit_record *ctx)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	return account(ctx->syscall_nr, ctx->ret, (struct pt_regs *)bpf_task_pt_regs(task));
+	return account(ctx, ctx->syscall_nr, ctx->ret, (struct pt_regs *)bpf_task_pt_regs(task));
 }
 
 /*
@@ -293,7 +399,7 @@ int BPF_PROG(handle_raw_sys_exit, struct pt_regs *regs, long ret)
 #endif
 	if (nr < 0)
 		return 0;
-	return account(nr, ret, regs);
+	return account(ctx, nr, ret, regs);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -332,5 +438,107 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	c->flags |= FDW_F_EXITED;
 	c->last_ns = now;
 	emit(FDW_EV_EXIT, tgid, tid, p, -1, 0, now, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/*
+ * The sockets of one process, for its census: user space attaches this
+ * iterator to one task (the thread group leader) and reads fdw_sock records.
+ * /proc/net lists hashed sockets only; this sees every socket an fd holds.
+ */
+SEC("iter/task_file")
+int dump_sockets(struct bpf_iter__task_file *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct file *file = ctx->file;
+	struct fdw_sock r = {};
+	struct socket *sock;
+	struct sock *sk;
+
+	if (!file || (file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	sock = (struct socket *)file->private_data;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	r.ino = file->f_inode->i_ino;
+	r.fd = (__s32)ctx->fd;
+	r.family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	r.type = BPF_CORE_READ(sk, sk_type);
+	r.protocol = BPF_CORE_READ(sk, sk_protocol);
+	r.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (r.family == AF_INET) {
+		BPF_CORE_READ_INTO(&r.saddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&r.daddr, sk, __sk_common.skc_daddr);
+	} else if (r.family == AF_INET6) {
+		BPF_CORE_READ_INTO(&r.saddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&r.daddr, sk, __sk_common.skc_v6_daddr);
+	} else if (r.family == AF_UNIX) {
+		struct unix_sock *u = (struct unix_sock *)sk;
+		struct unix_address *addr = BPF_CORE_READ(u, addr);
+		struct sock *peer = BPF_CORE_READ(u, peer);
+		int len;
+
+		if (addr) {
+			len = BPF_CORE_READ(addr, len) - 2; /* minus sun_family */
+			r.path_len = len > 0 && len <= (int)sizeof(r.path) ? len : 0;
+			bpf_probe_read_kernel(r.path, sizeof(r.path), &addr->name[0].sun_path);
+		}
+		if (peer)
+			r.peer_ino = BPF_CORE_READ(peer, sk_socket, file, f_inode, i_ino);
+	}
+	bpf_seq_write(seq, &r, sizeof(r));
+	return 0;
+}
+
+/* task's process ID as the daemon sees it (its PID namespace), 0 when not visible there. */
+static __always_inline __u32 task_tgid_seen(struct task_struct *task)
+{
+	struct pid *pid;
+	unsigned int level;
+
+	if (!cfg_pidns_ino)
+		return task->tgid;
+	pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	level = BPF_CORE_READ(pid, level);
+	/* Eight levels of nested PID namespaces: more than containers in containers use. */
+	for (int i = 0; i < 8; i++) {
+		struct upid up;
+
+		if (i > level)
+			break;
+		if (bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[i]))
+			break;
+		if (BPF_CORE_READ(up.ns, ns.inum) == cfg_pidns_ino)
+			return up.nr;
+	}
+	return 0;
+}
+
+/*
+ * Who else holds the census's pipes: one pass over every task's fds (threads
+ * sharing a table are visited once), in the kernel, instead of a readlink of
+ * every fd of every process from user space.
+ */
+SEC("iter/task_file")
+int find_pipe_holders(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct task_struct *task = ctx->task;
+	__u32 *holder, tgid;
+	__u64 ino;
+
+	if (!file || !task || (file->f_inode->i_mode & S_IFMT) != S_IFIFO ||
+	    file->f_inode->i_sb->s_magic != PIPEFS_MAGIC) /* a named FIFO: another fs's inodes */
+		return 0;
+	ino = file->f_inode->i_ino;
+	holder = bpf_map_lookup_elem(&pipe_holders, &ino);
+	if (!holder || *holder)
+		return 0;
+	tgid = task_tgid_seen(task);
+	if (tgid != census_tgid)
+		*holder = tgid ?: FDW_HOLDER_HIDDEN;
 	return 0;
 }

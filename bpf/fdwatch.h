@@ -83,8 +83,10 @@ struct fdw_counts {
 
 /* Global counters in .bss, read by user space through the skeleton. */
 struct fdw_stats {
-	__u64 map_full;	  /* a new tgid found "procs" full and was not counted */
-	__u64 rb_dropped; /* ring buffer records lost because the buffer was full */
+	__u64 map_full;	      /* a new tgid found "procs" full and was not counted */
+	__u64 rb_dropped;     /* ring buffer records lost because the buffer was full */
+	__u64 sites_full;     /* creation records not kept: "sites" was full */
+	__u64 sites_no_stack; /* creation records kept without a user stack (-1) */
 };
 
 enum fdw_event_type {
@@ -106,6 +108,51 @@ struct fdw_event {
 	__u64 rlim_cur;
 	char comm[16];
 };
+
+/*
+ * Creation sites, map "sites": for the tgids user space put in "sites_tgids"
+ * (suspects only), one record per open fd, made when the fd is created and
+ * deleted when it is closed. Stack ids index the "stacks" map (user stacks,
+ * FDW_STACK_DEPTH frames at most).
+ */
+struct fdw_site_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+struct fdw_site {
+	__u64 ts_ns;	  /* CLOCK_BOOTTIME of the creation */
+	__s32 syscall_nr; /* the syscall that made it */
+	__s32 stack_id;	  /* in "stacks", or negative when the stack was not kept */
+};
+
+/* 32 frames: a leak's site is within the innermost few; 256 B per stack. */
+#define FDW_STACK_DEPTH 32
+
+/*
+ * One socket of a process, written by the "iter/task_file" program: what the
+ * census cannot read from /proc (/proc/net lists only hashed sockets, so a TCP
+ * socket whose connect() failed is missing there).
+ */
+struct fdw_sock {
+	__u64 ino;	/* sockfs inode: "socket:[ino]" */
+	__u64 peer_ino; /* AF_UNIX: the connected peer's inode, 0 when none */
+	__s32 fd;
+	__u16 family; /* AF_* */
+	__u16 type;   /* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 protocol;
+	__u8 state;	/* sk_state: TCP_* numbering */
+	__u8 path_len;	/* AF_UNIX: bytes of path (0: unnamed; path[0] == 0: abstract) */
+	__u16 sport;	/* host order */
+	__u16 dport;	/* host order */
+	__u8 saddr[16]; /* IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+	char path[108];
+	__u32 __pad;
+};
+
+/* "pipe_holders": the pipe is held by a process outside the daemon's PID namespace. */
+#define FDW_HOLDER_HIDDEN 0xffffffffU
 
 /*
  * 10 ms: one retry attempt (Python os.pipe() + two fdopen()) takes ~20 us

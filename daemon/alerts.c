@@ -136,7 +136,7 @@ void alerts_config_init(struct alerts_config *c)
 	     * recovery on top (never held back); a fourth in 5 min is noise.
 	     */
 	    .burst = 3,
-	    /* 1024 alerts of ~1.2 KiB: 1.2 MiB, days of alerts on a busy host. */
+	    /* 1024 alerts of ~1.7 KiB: 1.7 MiB, days of alerts on a busy host. */
 	    .history_size = 1024,
 	};
 }
@@ -477,6 +477,10 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 		if (v->fail_err == EMFILE)
 			al->fds = fds_at_failure(subj);
 	}
+	if (type != ALERT_RECOVERED) {
+		copy_string(al->top_target, sizeof(al->top_target), subj->top_target);
+		copy_string(al->top_site, sizeof(al->top_site), subj->top_site);
+	}
 	/* Too long only with an absurd comm: the cut message is still worth sending. */
 	(void)alert_format_message(al, al->message, sizeof(al->message));
 	r->suppressed = 0;
@@ -705,6 +709,9 @@ int alert_format_message(const struct alert *al, char *buf, size_t size)
 	default:
 		break;
 	}
+	/* What is leaking, in words, when a census was taken. */
+	if (al->type != ALERT_RECOVERED && al->top_target[0])
+		buf_printf(&b, "; %s", al->top_target);
 	return b.len < size ? (int)b.len : -ENOBUFS;
 }
 
@@ -796,6 +803,10 @@ int alert_to_fields(const struct alert *al, char **ret, size_t max)
 		field_add(&f, "FDWATCH_ERRNO=%s", v->fail_err == ENFILE ? "ENFILE" : "EMFILE");
 		field_add(&f, "FDWATCH_FAILS=%llu", (unsigned long long)v->fails);
 	}
+	if (al->top_target[0])
+		field_add(&f, "FDWATCH_TOP_TARGET=%s", al->top_target);
+	if (al->top_site[0])
+		field_add(&f, "FDWATCH_TOP_SITE=%s", al->top_site);
 	field_add(&f, "FDWATCH_COMM=%s", al->comm);
 	if (al->unit[0])
 		field_add(&f, "FDWATCH_UNIT=%s", al->unit);

@@ -55,6 +55,8 @@ struct alert_subject {
 	pid_t ppid;
 	const char *parent_comm; /* or NULL when the parent is not known */
 	uint64_t inherited_fds;	 /* of fds, those it got from its parent at fork (0: none known) */
+	const char *top_target;	 /* the census's largest group in words, or NULL */
+	const char *top_site;	 /* where most of the open fds were made, or NULL */
 	const struct cgroup_container *container; /* container and pod, or NULL */
 };
 
@@ -80,8 +82,11 @@ struct alert {
 	char syscall[32];	/* exhausted: the syscall that failed, "" when unknown */
 	struct cgroup_container container; /* zeroed when not in a container or pod */
 	struct detect_verdict verdict;
-	uint64_t suppressed; /* alerts for this process suppressed since the previous one */
-	char message[512];   /* the human one-liner */
+	uint64_t suppressed;  /* alerts for this process suppressed since the previous one */
+	char top_target[192]; /* rises: "206 pipe pairs held only by itself, oldest 41 s", or "" */
+	char top_site[512];   /* rises: "41 fds by socket(), oldest 9 s: __socket+0xb (libc.so.6) <
+				 ..." */
+	char message[512];    /* the human one-liner */
 };
 
 struct alerts_config {

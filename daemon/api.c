@@ -6,6 +6,7 @@
  * json.c's.
  */
 #include "api.h"
+#include "attribution.h"
 #include "log.h"
 #include "varlink-server.h"
 
@@ -116,6 +117,45 @@ static int method_list_processes(struct varlink_connection *c, const struct varl
 	return varlink_reply(c, call, TAKE_PTR(p));
 }
 
+/* GetProcess's "census" and "sites": null when not known. -ENOMEM only. */
+static int add_attribution(struct api *a, const struct proc_entry *e, cJSON *p)
+{
+	uint64_t now = now_boottime_ns();
+	struct attribution_view v = {};
+	cJSON *census = NULL, *sites = NULL;
+	int r = -ENOENT;
+
+	if (a->sources.attribution)
+		r = attribution_report(a->sources.attribution, a->sources.probe, e, now,
+				       ATTRIBUTION_ON_DEMAND_NS, &v);
+	if (r == -ENOMEM)
+		return r;
+	if (r >= 0 && v.census) {
+		census = json_census(v.census, now_realtime_ns());
+		if (!census)
+			return -ENOMEM;
+	}
+	if (r >= 0 && v.sites && (v.tracking || v.sites->n)) {
+		sites = json_sites(v.sites, v.tracking, now);
+		if (!sites) {
+			cJSON_Delete(census);
+			return -ENOMEM;
+		}
+	}
+	census = census ?: cJSON_CreateNull();
+	if (!census || !cJSON_AddItemToObject(p, "census", census)) {
+		cJSON_Delete(census);
+		cJSON_Delete(sites);
+		return -ENOMEM;
+	}
+	sites = sites ?: cJSON_CreateNull();
+	if (!sites || !cJSON_AddItemToObject(p, "sites", sites)) {
+		cJSON_Delete(sites);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int method_get_process(struct varlink_connection *c, const struct varlink_call *call,
 			      void *userdata)
 {
@@ -139,6 +179,10 @@ static int method_get_process(struct varlink_connection *c, const struct varlink
 	p = json_wrap("process", json_proc_full(e, now_boottime_ns()));
 	if (!p)
 		return -ENOMEM;
+	if (add_attribution(a, e, p) < 0) {
+		cJSON_Delete(p);
+		return -ENOMEM;
+	}
 	return varlink_reply(c, call, p);
 }
 

@@ -33,6 +33,8 @@
 #include "proc-table.h"
 
 struct api;
+struct attribution;
+struct probe;
 
 /* What the methods read: borrowed, must outlive the api. */
 struct api_sources {
@@ -44,6 +46,9 @@ struct api_sources {
 	 */
 	void (*get_status)(void *userdata, struct status_info *ret);
 	void *userdata;
+	/* GetProcess's census and creation sites (attribution.h); either may be NULL. */
+	struct attribution *attribution;
+	struct probe *probe;
 };
 
 /*

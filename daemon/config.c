@@ -86,6 +86,14 @@ static const struct key_desc keys[] = {
      */
     {SECTION_PROBE, "MaxProcesses", KEY_U32, CFG(max_processes), 64, 4194304, .restart = true},
     {SECTION_PROBE, "RingBufferKiB", KEY_RINGBUF_KIB, CFG(ringbuf_kib), 4, 262144, .restart = true},
+    /*
+     * Creation records of suspects' open fds: 24 B of key and value, ~88 B per entry with the
+     * preallocated hash (131072 took 11.0 MiB, make bench); the top, 16M, is 1.4 GiB.
+     */
+    {SECTION_PROBE, "MaxTrackedFds", KEY_U32, CFG(max_tracked_fds), 1024, 16777216,
+     .restart = true},
+    /* Distinct user stacks of the records, 256 B each (4096 took 1.1 MiB). */
+    {SECTION_PROBE, "MaxStacks", KEY_U32, CFG(max_stacks), 64, 1048576, .restart = true},
     {SECTION_PROBE, "TickSec", KEY_NSEC, CFG(tick_ns), 100 * NSEC_PER_MSEC, SEC(60)},
     {SECTION_PROBE, "RescanSec", KEY_NSEC, CFG(rescan_ns), SEC(1), SEC(3600)},
     {SECTION_PROBE, "ProcRoot", KEY_PATH, CFG(proc_root), 0, PATH_VALUE_MAX, .restart = true},
@@ -199,6 +207,8 @@ int config_init(struct fdw_config *c)
 	    .probe_mode = PROBE_MODE_TRACEPOINT,
 	    .max_processes = 16384,
 	    .ringbuf_kib = 256,
+	    .max_tracked_fds = 131072,
+	    .max_stacks = 4096,
 	    .tick_ns = SEC(1),
 	    .rescan_ns = SEC(5),
 	    .alert_journal = true,

@@ -64,11 +64,13 @@ struct fdw_rule {
 struct fdw_config {
 	/* [Probe] */
 	enum probe_mode probe_mode;
-	uint32_t max_processes; /* BPF map size (restart needed) */
-	uint32_t ringbuf_kib;	/* ring buffer size (restart needed) */
-	uint64_t tick_ns;	/* counter read interval */
-	uint64_t rescan_ns;	/* full /proc scan and reconciliation of idle processes */
-	char *proc_root;	/* "/proc" */
+	uint32_t max_processes;	  /* BPF map size (restart needed) */
+	uint32_t ringbuf_kib;	  /* ring buffer size (restart needed) */
+	uint32_t max_tracked_fds; /* creation records of suspects' fds (restart needed) */
+	uint32_t max_stacks;	  /* distinct user stacks of those records (restart needed) */
+	uint64_t tick_ns;	  /* counter read interval */
+	uint64_t rescan_ns;	  /* full /proc scan and reconciliation of idle processes */
+	char *proc_root;	  /* "/proc" */
 	/* [Detect] */
 	struct detect_config detect;
 	/* [Alert] */

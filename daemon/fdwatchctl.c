@@ -350,6 +350,10 @@ static int cmd_status(void)
 	printf("Reconciled:   %.0f times; unseen opens %.0f, closes %.0f\n",
 	       param_num(p, "reconciliations", 0), param_num(p, "unseen_opens", 0),
 	       param_num(p, "unseen_closes", 0));
+	printf("Attribution:  %.0f processes' fd creations recorded, %.0f censuses; creation "
+	       "records lost %.0f, without a stack %.0f\n",
+	       param_num(p, "tracked_processes", 0), param_num(p, "censuses", 0),
+	       param_num(p, "sites_full", 0), param_num(p, "sites_no_stack", 0));
 	printf("Ticks:        %.0f, last took %.0f us\n", param_num(p, "ticks", 0),
 	       param_num(p, "last_tick_usec", 0));
 	{
@@ -551,6 +555,50 @@ static void sparkline(const double *v, size_t n, size_t width, double lo, double
 	}
 }
 
+/* "Open fds by target": one line per census group, its words as the alert says them. */
+static void print_census(const cJSON *c)
+{
+	const cJSON *groups = cJSON_GetObjectItem(c, "groups");
+	char b[32];
+
+	if (!cJSON_IsObject(c))
+		return;
+	printf("%sOpen fds by target%s (%.0f fds, census %s ago):\n", color(C_BOLD), color(C_RESET),
+	       param_num(c, "fds", 0), format_duration(param_num(c, "age_sec", 0), b, sizeof(b)));
+	for (const cJSON *g = groups ? groups->child : NULL; g; g = g->next)
+		printf("  %s\n", param_str(g, "text") ?: "?");
+	if (param_num(c, "other_fds", 0) > 0)
+		printf("  %.0f fds in other groups\n", param_num(c, "other_fds", 0));
+}
+
+/* "Made by": each site's count, syscall and age, then its frames, innermost first. */
+static void print_sites(const cJSON *s)
+{
+	const cJSON *sites = cJSON_GetObjectItem(s, "sites");
+	char b[32];
+
+	if (!cJSON_IsObject(s))
+		return;
+	printf("%sMade by%s (%s; %.0f open fds recorded, %.0f stale):\n", color(C_BOLD),
+	       color(C_RESET),
+	       cJSON_IsTrue(cJSON_GetObjectItem(s, "tracking")) ? "the probe records its creations"
+								: "no longer recorded",
+	       param_num(s, "tracked_fds", 0), param_num(s, "stale", 0));
+	for (const cJSON *x = sites ? sites->child : NULL; x; x = x->next) {
+		const cJSON *frames = cJSON_GetObjectItem(x, "frames");
+
+		printf("  %.0f fds by %s%s, oldest %s ago\n", param_num(x, "fds", 0),
+		       param_str(x, "syscall") ?: "?", param_str(x, "syscall") ? "()" : "",
+		       format_duration(param_num(x, "oldest_age_sec", 0), b, sizeof(b)));
+		if (!cJSON_IsTrue(cJSON_GetObjectItem(x, "stack_kept")))
+			printf("      (stack not recorded)\n");
+		for (const cJSON *f = frames ? frames->child : NULL; f; f = f->next)
+			printf("      %s\n", cJSON_IsString(f) ? f->valuestring : "?");
+	}
+	if (param_num(s, "other_fds", 0) > 0)
+		printf("  %.0f fds from other sites\n", param_num(s, "other_fds", 0));
+}
+
 static void print_history(const cJSON *history)
 {
 	size_t n = (size_t)cJSON_GetArraySize(history), i = 0;
@@ -603,8 +651,21 @@ static int cmd_show(const char *pid_s)
 		fprintf(stderr, "fdwatchctl: reply without a process\n");
 		return EXIT_PROTOCOL;
 	}
-	if (arg.json)
-		return print_json(o);
+	if (arg.json) {
+		/* The process with its census and sites, as one object. */
+		_cleanup_cjson_ cJSON *all = cJSON_Duplicate(o, true);
+		const cJSON *census = cJSON_GetObjectItem(r.parameters, "census");
+		const cJSON *sites = cJSON_GetObjectItem(r.parameters, "sites");
+
+		if (!all ||
+		    !cJSON_AddItemToObject(all, "census",
+					   census ? cJSON_Duplicate(census, true)
+						  : cJSON_CreateNull()) ||
+		    !cJSON_AddItemToObject(
+			all, "sites", sites ? cJSON_Duplicate(sites, true) : cJSON_CreateNull()))
+			return EXIT_FAILURE;
+		return print_json(all);
+	}
 	state = param_str(o, "state") ?: "?";
 	printf("%s%s[%.0f]%s  %s%s%s", color(C_BOLD), param_str(o, "comm") ?: "?",
 	       param_num(o, "pid", 0), color(C_RESET), state_color(state), state, color(C_RESET));
@@ -680,6 +741,8 @@ static int cmd_show(const char *pid_s)
 	printf("Reconciled: unseen opens %.0f, closes %.0f, last drift %+.0f\n",
 	       param_num(o, "unseen_opens", 0), param_num(o, "unseen_closes", 0),
 	       param_num(o, "last_drift", 0));
+	print_census(cJSON_GetObjectItem(r.parameters, "census"));
+	print_sites(cJSON_GetObjectItem(r.parameters, "sites"));
 	return EXIT_OK;
 }
 

@@ -435,7 +435,11 @@ cJSON *json_alert(const struct alert *a)
 		  : cJSON_AddNullToObject(o, "errno")) &&
 	     json_add_limit(o, "hard_limit", a->hard_limit) &&
 	     cJSON_AddBoolToObject(o, "exited", a->exited) &&
-	     json_add_u64(o, "suppressed", a->suppressed);
+	     json_add_u64(o, "suppressed", a->suppressed) &&
+	     (a->top_target[0] ? cJSON_AddStringToObject(o, "top_target", a->top_target)
+			       : cJSON_AddNullToObject(o, "top_target")) &&
+	     (a->top_site[0] ? cJSON_AddStringToObject(o, "top_site", a->top_site)
+			     : cJSON_AddNullToObject(o, "top_site"));
 	if (!ok)
 		return NULL;
 	return TAKE_PTR(o);
@@ -480,6 +484,10 @@ cJSON *json_status(const struct status_info *s)
 	     json_add_u64(o, "reconciliations", s->reconciliations) &&
 	     json_add_u64(o, "unseen_opens", s->unseen_opens) &&
 	     json_add_u64(o, "unseen_closes", s->unseen_closes) &&
+	     json_add_u64(o, "tracked_processes", s->tracked_processes) &&
+	     json_add_u64(o, "censuses", s->censuses) &&
+	     json_add_u64(o, "sites_full", s->sites_full) &&
+	     json_add_u64(o, "sites_no_stack", s->sites_no_stack) &&
 	     json_add_u64(o, "alerts_sent", s->alerts_sent) &&
 	     json_add_u64(o, "alerts_suppressed", s->alerts_suppressed) &&
 	     (j = cJSON_AddObjectToObject(o, "journal")) &&

@@ -3,6 +3,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "attribution.h"
 #include "hooks.h"
 #include "journal.h"
 #include "log.h"
@@ -31,6 +32,7 @@ static void manager_alert(struct manager *m, const struct alert *a)
 static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_ns)
 {
 	const struct alert *a = NULL;
+	char top_target[192], top_site[512];
 	struct alert_subject subj = {
 	    .pid = e->pid,
 	    .start_ticks = e->start_ticks,
@@ -45,6 +47,8 @@ static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_
 	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
 	    .ppid = e->ppid,
 	    .inherited_fds = e->inherited_fds,
+	    .top_target = top_target,
+	    .top_site = top_site,
 	    .container = e->container,
 	};
 	const struct proc_entry *parent = proc_table_get(m->procs, e->ppid);
@@ -52,12 +56,22 @@ static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_
 
 	if (parent)
 		subj.parent_comm = parent->comm;
+	attribution_top(m->attribution, e, now_ns, top_target, sizeof(top_target), top_site,
+			sizeof(top_site));
 	r = alerts_judge(m->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns,
 			 &a);
 	if (r < 0)
 		log_warning_errno(r, "Failed to judge %s[%d], ignoring: %m", e->comm, e->pid);
 	else if (r > 0 && a)
 		manager_alert(m, a);
+}
+
+/* What a suspect leaks and where: census and creation sites follow its verdict. */
+static int manager_attribute(struct manager *m, struct proc_entry *e, uint64_t now_ns)
+{
+	int r = attribution_step(m->attribution, m->probe, e, now_ns);
+
+	return r == -ENOMEM ? r : 0;
 }
 
 /* Feed the detector one sample of e and act on the verdict. */
@@ -82,6 +96,9 @@ static int manager_assess(struct manager *m, struct proc_entry *e, uint64_t now_
 	r = detector_feed(e->detector, &dc, &s, &e->verdict);
 	if (r < 0)
 		return r == -ENOMEM ? r : 0;
+	r = manager_attribute(m, e, now_ns);
+	if (r < 0)
+		return r;
 	if (e->verdict.state != e->prev_state || e->verdict.recovered || e->exited)
 		manager_judge(m, e, now_ns);
 	return 0;
@@ -488,8 +505,13 @@ int manager_reload(struct manager *m)
 static void manager_get_status(void *userdata, struct status_info *ret)
 {
 	struct manager *m = userdata;
+	struct attribution_stats as;
+	struct fdw_stats ks = {};
 	struct journal_stats js;
 
+	attribution_get_stats(m->attribution, &as);
+	if (m->probe)
+		probe_get_stats(m->probe, &ks);
 	*ret = (struct status_info){
 	    .version = FDWATCH_VERSION,
 	    .uptime_sec = (double)(now_boottime_ns() - m->started_boottime_ns) / 1e9,
@@ -508,6 +530,10 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .reconciliations = m->stats.reconciliations,
 	    .unseen_opens = m->stats.unseen_opens,
 	    .unseen_closes = m->stats.unseen_closes,
+	    .tracked_processes = as.tracked_now,
+	    .censuses = as.censuses,
+	    .sites_full = ks.sites_full,
+	    .sites_no_stack = ks.sites_no_stack,
 	    .alerts_sent = alerts_sent(m->alerts),
 	    .alerts_suppressed = alerts_suppressed(m->alerts),
 	    .log_dropped = log_get_dropped(),
@@ -554,6 +580,9 @@ int manager_new(struct fdw_config *config, const char *config_path,
 	r = alerts_new(&m->config.alerts, &m->alerts);
 	if (r < 0)
 		return r;
+	r = attribution_new(m->config.proc_root, &m->attribution);
+	if (r < 0)
+		return r;
 	r = journal_new(m->config.journal_queue, &m->journal);
 	if (r < 0)
 		return r;
@@ -574,6 +603,8 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .mode = m->config.probe_mode,
 	    .max_processes = m->config.max_processes,
 	    .ringbuf_kib = m->config.ringbuf_kib,
+	    .max_tracked_fds = m->config.max_tracked_fds,
+	    .max_stacks = m->config.max_stacks,
 	    .ignore_tgid = getpid(),
 	    .verbose = verbose,
 	    .keepalive = manager_keepalive,
@@ -583,6 +614,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 	    .alerts = m->alerts,
 	    .get_status = manager_get_status,
 	    .userdata = m,
+	    .attribution = m->attribution,
 	};
 	enum probe_failure failure = PROBE_OK;
 	sigset_t mask;
@@ -640,6 +672,7 @@ int manager_start(struct manager *m, bool verbose, int *ret_failure)
 		return log_error_errno(EINVAL, "Expected at most one socket from systemd, got %d.",
 				       n);
 	m->api_listen_fd = n == 1 ? SD_LISTEN_FDS_START : -1;
+	sources.probe = m->probe;
 	r = api_new(m->event, &m->config, m->api_listen_fd, &sources, &m->api);
 	if (r < 0)
 		return log_error_errno(r, "Failed to set up the API socket: %m");
@@ -676,6 +709,7 @@ void manager_free(struct manager *m)
 	sd_event_source_unref(m->sigterm_source);
 	sd_event_source_unref(m->sigint_source);
 	sd_event_source_unref(m->sighup_source);
+	attribution_free(m->attribution);
 	/* Detaches every program: nothing stays behind in the kernel. */
 	probe_free(m->probe);
 	proc_table_free(m->procs);

@@ -16,6 +16,7 @@
 
 struct probe;
 struct api;
+struct attribution;
 struct journal;
 struct hooks;
 
@@ -46,6 +47,7 @@ struct manager {
 	struct probe *probe;
 	struct proc_table *procs;
 	struct alerts *alerts;
+	struct attribution *attribution; /* census and creation sites of suspects */
 	struct api *api;
 	struct journal *journal; /* alerts to journald, off the loop */
 	struct hooks *hooks;	 /* alert hooks ([Alert] HooksDirectory=) */

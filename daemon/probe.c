@@ -230,6 +230,8 @@ static int probe_attach(struct probe *p, const struct probe_options *o,
 	return probe_add_link(p, link);
 }
 
+static void probe_sites_size(struct probe *p, const struct probe_options *o);
+
 static uint32_t ringbuf_bytes(uint32_t kib)
 {
 	uint32_t want = MAX(kib, 4u) * 1024, size = (uint32_t)sysconf(_SC_PAGESIZE);
@@ -291,6 +293,7 @@ int probe_new(const struct probe_options *o, probe_event_fn on_event, void *user
 	}
 	bpf_map__set_max_entries(p->skel->maps.procs, o->max_processes ? o->max_processes : 16384);
 	bpf_map__set_max_entries(p->skel->maps.events, ringbuf_bytes(o->ringbuf_kib));
+	probe_sites_size(p, o);
 	bpf_program__set_autoload(p->skel->progs.handle_sys_exit, o->mode == PROBE_MODE_TRACEPOINT);
 	bpf_program__set_autoload(p->skel->progs.handle_raw_sys_exit, o->mode == PROBE_MODE_RAW);
 
@@ -475,4 +478,352 @@ void probe_get_stats(const struct probe *p, struct fdw_stats *ret)
 unsigned probe_links(const struct probe *p)
 {
 	return p->n_links;
+}
+
+/* ---- creation sites and sockets ---- */
+
+/*
+ * 131072 records (24 B of key and value each; the preallocated hash takes
+ * 11.0 MiB of locked memory, measured with make bench): a hundred suspects of
+ * a thousand fds, or one leaker near a 100,000 limit. 4096 stacks of
+ * FDW_STACK_DEPTH frames: 1.1 MiB.
+ */
+#define SITES_MAX_DEFAULT  131072
+#define STACKS_MAX_DEFAULT 4096
+#define SITES_BATCH	   1024
+
+static void probe_sites_size(struct probe *p, const struct probe_options *o)
+{
+	bpf_map__set_max_entries(p->skel->maps.sites, o->max_tracked_fds ?: SITES_MAX_DEFAULT);
+	bpf_map__set_max_entries(p->skel->maps.stacks, o->max_stacks ?: STACKS_MAX_DEFAULT);
+}
+
+/* Walk "sites" in batches; cb gets each (key, value). Falls back to one lookup per key. */
+static int sites_walk(struct probe *p,
+		      int (*cb)(struct probe *p, const struct fdw_site_key *k,
+				const struct fdw_site *v, void *ud),
+		      void *ud)
+{
+	int fd = bpf_map__fd(p->skel->maps.sites);
+	_cleanup_free_ struct fdw_site_key *keys = calloc(SITES_BATCH, sizeof(*keys));
+	_cleanup_free_ struct fdw_site *vals = calloc(SITES_BATCH, sizeof(*vals));
+	struct fdw_site_key in, out, key, next, *prev = NULL;
+	bool first = true;
+	int r;
+
+	if (!keys || !vals)
+		return -ENOMEM;
+	while (p->batch_ok) {
+		__u32 count = SITES_BATCH;
+
+		r = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
+		if (r < 0 && r != -ENOENT) {
+			if (first && (r == -EINVAL || r == -ENOTSUP || r == -524 /* ENOTSUPP */))
+				break;
+			return r;
+		}
+		for (__u32 i = 0; i < count; i++) {
+			int k = cb(p, &keys[i], &vals[i], ud);
+
+			if (k < 0)
+				return k;
+		}
+		if (r == -ENOENT)
+			return 0;
+		in = out;
+		first = false;
+	}
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct fdw_site v;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v) < 0)
+			continue;
+		r = cb(p, &key, &v, ud);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+struct sites_read_ctx {
+	__u32 tgid;
+	probe_site_fn cb;
+	void *userdata;
+	struct fdw_site_key *doomed; /* probe_sites_track(off): keys to delete */
+	__s32 *doomed_stacks;	     /* ... and their stack ids */
+	size_t n_doomed, cap_doomed;
+};
+
+static int sites_read_one(struct probe *p, const struct fdw_site_key *k, const struct fdw_site *v,
+			  void *ud)
+{
+	struct sites_read_ctx *c = ud;
+
+	if (k->tgid != c->tgid)
+		return 0;
+	if (c->cb)
+		return c->cb(c->userdata, k->fd, v);
+	if (c->n_doomed == c->cap_doomed) {
+		size_t cap = c->cap_doomed ? c->cap_doomed * 2 : 256;
+		struct fdw_site_key *n = realloc(c->doomed, cap * sizeof(*n));
+		__s32 *ns;
+
+		if (!n)
+			return -ENOMEM;
+		c->doomed = n;
+		ns = realloc(c->doomed_stacks, cap * sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		c->doomed_stacks = ns;
+		c->cap_doomed = cap;
+	}
+	c->doomed_stacks[c->n_doomed] = v->stack_id;
+	c->doomed[c->n_doomed++] = *k;
+	return 0;
+}
+
+int probe_sites_read(struct probe *p, pid_t tgid, probe_site_fn cb, void *userdata)
+{
+	struct sites_read_ctx c = {.tgid = (__u32)tgid, .cb = cb, .userdata = userdata};
+
+	return sites_walk(p, sites_read_one, &c);
+}
+
+struct stacks_gc {
+	__s32 *ids; /* sorted, unique */
+	bool *used;
+	size_t n;
+};
+
+static int cmp_s32(const void *a, const void *b)
+{
+	const __s32 *x = a, *y = b;
+
+	return *x < *y ? -1 : *x > *y;
+}
+
+static int stack_mark_used(struct probe *p, const struct fdw_site_key *k, const struct fdw_site *v,
+			   void *ud)
+{
+	struct stacks_gc *g = ud;
+	__s32 *hit = bsearch(&v->stack_id, g->ids, g->n, sizeof(*g->ids), cmp_s32);
+
+	if (hit)
+		g->used[hit - g->ids] = true;
+	return 0;
+}
+
+/*
+ * Delete the stacks of forgotten records that no other record uses: the stack map never
+ * frees an entry itself, and a full one keeps new stacks out (counted in sites_no_stack).
+ */
+static void stacks_collect(struct probe *p, __s32 *ids, size_t n)
+{
+	struct stacks_gc g = {.ids = ids};
+
+	qsort(ids, n, sizeof(*ids), cmp_s32);
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] >= 0 && (g.n == 0 || ids[g.n - 1] != ids[i]))
+			ids[g.n++] = ids[i];
+	g.used = calloc(MAX(g.n, (size_t)1), sizeof(*g.used));
+	if (!g.used || sites_walk(p, stack_mark_used, &g) < 0) {
+		free(g.used);
+		return;
+	}
+	for (size_t i = 0; i < g.n; i++) {
+		__u32 key = (__u32)g.ids[i];
+
+		if (!g.used[i])
+			bpf_map_delete_elem(bpf_map__fd(p->skel->maps.stacks), &key);
+	}
+	free(g.used);
+}
+
+/* Empty the stack map: no tracked tgid is left to need its stacks. */
+static void stacks_clear(struct probe *p)
+{
+	int fd = bpf_map__fd(p->skel->maps.stacks);
+	__u32 key;
+
+	while (bpf_map_get_next_key(fd, NULL, &key) == 0)
+		if (bpf_map_delete_elem(fd, &key) < 0)
+			break;
+}
+
+int probe_sites_track(struct probe *p, pid_t tgid, bool on)
+{
+	int fd = bpf_map__fd(p->skel->maps.sites_tgids);
+	struct sites_read_ctx c = {.tgid = (__u32)tgid};
+	__u32 key = (__u32)tgid, k, *prev = NULL, n = 0;
+	__u8 one = 1;
+	int r = 0;
+
+	if (on) {
+		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) < 0)
+			return errno == E2BIG ? -E2BIG : -errno;
+	} else {
+		if (bpf_map_delete_elem(fd, &key) < 0 && errno != ENOENT)
+			return -errno;
+		r = sites_walk(p, sites_read_one, &c);
+		for (size_t i = 0; r >= 0 && i < c.n_doomed; i++)
+			bpf_map_delete_elem(bpf_map__fd(p->skel->maps.sites), &c.doomed[i]);
+		if (r >= 0 && c.n_doomed)
+			stacks_collect(p, c.doomed_stacks, c.n_doomed);
+		free(c.doomed);
+		free(c.doomed_stacks);
+	}
+	while (bpf_map_get_next_key(fd, prev, &k) == 0) {
+		key = k;
+		prev = &key;
+		n++;
+	}
+	p->skel->bss->sites_active = n;
+	if (n == 0)
+		stacks_clear(p);
+	return r;
+}
+
+int probe_stack(struct probe *p, int32_t stack_id, uint64_t *ips, size_t max)
+{
+	__u64 frames[FDW_STACK_DEPTH] = {};
+	__u32 key = (__u32)stack_id;
+	size_t n = 0;
+
+	if (stack_id < 0)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.stacks), &key, frames) < 0)
+		return -errno;
+	while (n < FDW_STACK_DEPTH && n < max && frames[n]) {
+		ips[n] = frames[n];
+		n++;
+	}
+	return (int)n;
+}
+
+static int sites_count_one(struct probe *p, const struct fdw_site_key *k, const struct fdw_site *v,
+			   void *ud)
+{
+	(*(uint64_t *)ud)++;
+	return 0;
+}
+
+int probe_sites_usage(struct probe *p, uint64_t *ret_records, uint64_t *ret_max_records,
+		      uint64_t *ret_max_stacks)
+{
+	*ret_records = 0;
+	*ret_max_records = bpf_map__max_entries(p->skel->maps.sites);
+	*ret_max_stacks = bpf_map__max_entries(p->skel->maps.stacks);
+	return sites_walk(p, sites_count_one, ret_records);
+}
+
+int probe_sockets(struct probe *p, pid_t tgid, struct fdw_sock **ret, size_t *ret_n)
+{
+	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info info = {};
+	_cleanup_free_ struct fdw_sock *v = NULL;
+	_cleanup_close_ int iter_fd = -EBADF;
+	struct bpf_link *link;
+	size_t n = 0, cap = 0, have = 0;
+	int r = 0;
+
+	/* One task, not the process: its threads share the fd table. */
+	info.task.tid = (__u32)tgid;
+	opts.link_info = &info;
+	opts.link_info_len = sizeof(info);
+	link = bpf_program__attach_iter(p->skel->progs.dump_sockets, &opts);
+	if (!link)
+		return errno == ENOENT ? -ESRCH : -errno;
+	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	if (iter_fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (;;) {
+		ssize_t k;
+
+		if (cap - have < sizeof(struct fdw_sock) * 16) {
+			size_t ncap = cap ? cap * 2 : sizeof(struct fdw_sock) * 64;
+			struct fdw_sock *nv = realloc(v, ncap);
+
+			if (!nv) {
+				r = -ENOMEM;
+				goto out;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		k = read(iter_fd, (char *)v + have, cap - have);
+		if (k < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		if (k == 0)
+			break;
+		have += (size_t)k;
+	}
+	n = have / sizeof(struct fdw_sock);
+	*ret = TAKE_PTR(v);
+	*ret_n = n;
+out:
+	bpf_link__destroy(link);
+	return r;
+}
+
+/* Run an iterator program to its end (it writes nothing we need). */
+static int run_iter(struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	char buf[256];
+	int fd, r = 0;
+
+	if (!link)
+		return -errno;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0)
+		r = -errno;
+	while (fd >= 0) {
+		ssize_t k = read(fd, buf, sizeof(buf));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			r = -errno;
+		if (k <= 0)
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+	bpf_link__destroy(link);
+	return r;
+}
+
+int probe_pipe_holders(struct probe *p, pid_t tgid, const uint64_t *inos, size_t n,
+		       uint32_t *ret_holders)
+{
+	int fd = bpf_map__fd(p->skel->maps.pipe_holders);
+	size_t done = 0;
+	int r = 0;
+
+	if (n > bpf_map__max_entries(p->skel->maps.pipe_holders))
+		return -E2BIG;
+	memset(ret_holders, 0, n * sizeof(*ret_holders));
+	for (; done < n; done++)
+		if (bpf_map_update_elem(fd, &inos[done], &ret_holders[done], BPF_ANY) < 0) {
+			r = -errno;
+			break;
+		}
+	if (r >= 0) {
+		p->skel->bss->census_tgid = (__u32)tgid;
+		r = run_iter(p->skel->progs.find_pipe_holders);
+	}
+	for (size_t i = 0; i < done; i++) {
+		if (r >= 0 && bpf_map_lookup_elem(fd, &inos[i], &ret_holders[i]) < 0)
+			r = -errno;
+		bpf_map_delete_elem(fd, &inos[i]);
+	}
+	return r;
 }

@@ -26,10 +26,12 @@ enum probe_failure {
 
 struct probe_options {
 	enum probe_mode mode;
-	uint32_t max_processes; /* "procs" map entries */
-	uint32_t ringbuf_kib;	/* rounded up to a power of two pages */
-	pid_t ignore_tgid;	/* the daemon itself */
-	bool verbose;		/* libbpf's own messages at debug level */
+	uint32_t max_processes;	  /* "procs" map entries */
+	uint32_t ringbuf_kib;	  /* rounded up to a power of two pages */
+	pid_t ignore_tgid;	  /* the daemon itself */
+	bool verbose;		  /* libbpf's own messages at debug level */
+	uint32_t max_tracked_fds; /* "sites" map entries: creation records of suspects' fds */
+	uint32_t max_stacks;	  /* "stacks" map entries: distinct user stacks */
 	/* Called (with the userdata of probe_new) every 200 ms while probe_free()
 	 * waits for the kernel to detach, e.g. to feed a watchdog. May be NULL. */
 	void (*keepalive)(void *userdata);
@@ -66,5 +68,36 @@ void probe_get_stats(const struct probe *p, struct fdw_stats *ret);
 /* How many BPF links are attached. */
 unsigned probe_links(const struct probe *p);
 const char *probe_failure_to_string(enum probe_failure f);
+
+/* ---- creation sites and sockets, for the attribution of a suspect's fds ---- */
+
+/* Called for each creation record of the tgid asked for; a negative return stops the walk. */
+typedef int (*probe_site_fn)(void *userdata, int fd, const struct fdw_site *site);
+
+/*
+ * Start (on) or stop recording where tgid's fds are created (at most 64 tgids at once:
+ * -E2BIG beyond). Stopping deletes its records, and the stacks too when no tgid is left.
+ * 0 or -errno.
+ */
+int probe_sites_track(struct probe *p, pid_t tgid, bool on);
+/* Hand every creation record of tgid to cb (one walk of the whole map). 0 or -errno. */
+int probe_sites_read(struct probe *p, pid_t tgid, probe_site_fn cb, void *userdata);
+/* The user stack stack_id, innermost first, into ips: frames written, or -ENOENT / -errno. */
+int probe_stack(struct probe *p, int32_t stack_id, uint64_t *ips, size_t max);
+/* Records and stacks the maps hold now, and their capacity (for the bench and status). */
+int probe_sites_usage(struct probe *p, uint64_t *ret_records, uint64_t *ret_max_records,
+		      uint64_t *ret_max_stacks);
+/*
+ * Every socket tgid's fd table holds, from the socket iterator: *ret malloc'd, *ret_n records.
+ * 0, -ESRCH when the process is gone, -errno.
+ */
+int probe_sockets(struct probe *p, pid_t tgid, struct fdw_sock **ret, size_t *ret_n);
+/*
+ * Who else holds these pipes (inodes of tgid's "pipe:[ino]" fds): ret_holders[i] gets the PID
+ * of another process holding inos[i], FDW_HOLDER_HIDDEN for one outside our PID namespace, 0
+ * for none. One in-kernel pass over every process's fds. 0, -E2BIG (too many pipes), -errno.
+ */
+int probe_pipe_holders(struct probe *p, pid_t tgid, const uint64_t *inos, size_t n,
+		       uint32_t *ret_holders);
 
 #endif

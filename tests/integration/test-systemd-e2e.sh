@@ -39,7 +39,7 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 OUTPUT=${OUTPUT:-$PWD/build}
 CACHE=${FDWATCH_ROOTFS_CACHE:-/var/cache/fdwatch-test-rootfs}
-PKGS=systemd,dbus,libbpf1,procps,libcjson1,python3
+PKGS=systemd,dbus,libbpf1,libdw1,procps,libcjson1,python3
 SUITE=bookworm
 if [ -r /etc/os-release ] && . /etc/os-release && [ "${ID:-}" = debian ] && [ -n "${VERSION_CODENAME:-}" ]; then
 	SUITE=$VERSION_CODENAME # the binaries were built here: their libraries must match
