@@ -45,12 +45,17 @@ static void manager_judge(struct manager *m, struct proc_entry *e, uint64_t now_
 	    .hard_limit = e->hard_limit,
 	    .exited = e->exited,
 	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
+	    .ppid = e->ppid,
+	    .inherited_fds = e->inherited_fds,
 	    .top_target = top_target,
 	    .top_site = top_site,
 	    .container = e->container,
 	};
+	const struct proc_entry *parent = proc_table_get(m->procs, e->ppid);
 	int r;
 
+	if (parent)
+		subj.parent_comm = parent->comm;
 	attribution_top(m->attribution, e, now_ns, top_target, sizeof(top_target), top_site,
 			sizeof(top_site));
 	r = alerts_judge(m->alerts, &subj, e->prev_state, &e->verdict, now_realtime_ns(), now_ns,
@@ -217,8 +222,17 @@ static int manager_rescan(struct manager *m, uint64_t now_ns)
 		r = proc_table_add(m->procs, pids[i], now_ns, &e);
 		if (r == -ENOMEM)
 			return r;
-		if (r >= 0)
-			e->last_seen_tick = m->tick_no;
+		if (r < 0)
+			continue;
+		e->last_seen_tick = m->tick_no;
+		/* Flat processes are judged only when their count moves: one that is near its
+		 * limit from the start (a child holding its parent's fds) is judged now. */
+		if (detect_near_limit(&m->config.detect, e->fds, e->soft_limit)) {
+			proc_entry_push_history(e, now_ns);
+			r = manager_assess(m, e, now_ns);
+			if (r == -ENOMEM)
+				return r;
+		}
 	}
 	for (e = proc_table_first(m->procs); e; e = next) {
 		uint64_t before = e->fds;
