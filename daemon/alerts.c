@@ -4,9 +4,13 @@
  * history, the message and the journald fields (README "Logs").
  *
  * A process's episode starts when its state first reaches leaking (or
- * higher) and ends with one recovered alert: when the detector says it
- * recovered, or when the process exits. Rises alert at once; falls are
- * silent until the recovery.
+ * higher) and ends with one recovered alert: when its state falls below
+ * leaking (stopped, or released when the detector saw the fds given back), or
+ * when the process exits. Rises alert at once; falls within the episode are
+ * silent. Besides each process, a group of processes with the same unit and
+ * comm (the backends of one database) shares a rate limit, and gets one flat
+ * near-limit warning per interval; so do the children of one parent that hold
+ * mostly its fds (the children of a leaking shell), reported as inherited.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,19 +27,32 @@ struct alert_rec {
 	uint64_t start_ticks;
 	enum fdw_state last_state; /* of the latest judged verdict */
 	bool judged;
-	bool episode;	     /* reached leaking or higher since the latest recovery */
-	bool episode_sent;   /* ... and an alert of it went out */
-	bool exhausted_sent; /* its first exhausted alert went out */
+	bool episode;			  /* reached leaking or higher since the latest recovery */
+	bool episode_sent;		  /* ... and an alert of it went out */
+	bool exhausted_sent;		  /* its first exhausted alert went out */
+	enum fdw_pattern episode_pattern; /* of the episode's first alert that went out */
 	bool has_last[ALERT_TYPE_MAX];
 	uint64_t last_ns[ALERT_TYPE_MAX]; /* boottime of the latest alert of each type */
-	uint64_t window_start_ns;	  /* burst window */
+	enum fdw_pattern last_pattern[ALERT_TYPE_MAX]; /* ... and what it said */
+	uint64_t window_start_ns;		       /* burst window */
 	uint64_t window_count;
 	uint64_t suppressed; /* since the latest alert that went out */
 	UT_hash_handle hh;
 };
 
+/* What processes of one unit and comm share. */
+struct alert_group {
+	char key[sizeof(((struct alert *)0)->unit) + sizeof(((struct alert *)0)->comm) + 1];
+	uint64_t window_start_ns; /* burst window */
+	uint64_t window_count;
+	bool has_flat;
+	uint64_t flat_ns; /* the latest flat near-limit warning */
+	UT_hash_handle hh;
+};
+
 struct alerts {
 	struct alerts_config cfg;
+	struct alert_group *groups;
 	struct alert *ring;
 	size_t size; /* slots in ring */
 	size_t head; /* next slot to write */
@@ -60,6 +77,18 @@ static const char *const type_names[ALERT_TYPE_MAX] = {
     [ALERT_EXHAUSTED] = "exhausted",
     [ALERT_RECOVERED] = "recovered",
 };
+
+static const char *const end_names[ALERT_END_MAX] = {
+    [ALERT_END_NONE] = "",
+    [ALERT_END_STOPPED] = "stopped",
+    [ALERT_END_RELEASED] = "released",
+    [ALERT_END_EXITED] = "exited",
+};
+
+const char *alert_end_to_string(enum alert_end e)
+{
+	return (unsigned)e < ALERT_END_MAX ? end_names[e] : NULL;
+}
 
 static const int priorities[ALERT_TYPE_MAX] = {
     [ALERT_LEAK] = LOG_WARNING,
@@ -153,6 +182,7 @@ int alerts_new(const struct alerts_config *cfg, struct alerts **ret)
 
 void alerts_free(struct alerts *a)
 {
+	struct alert_group *g, *gtmp;
 	struct alert_rec *r, *tmp;
 
 	if (!a)
@@ -161,6 +191,11 @@ void alerts_free(struct alerts *a)
 	{
 		HASH_DEL(a->recs, r);
 		free(r);
+	}
+	HASH_ITER(hh, a->groups, g, gtmp)
+	{
+		HASH_DEL(a->groups, g);
+		free(g);
 	}
 	free(a->ring);
 	free(a);
@@ -199,14 +234,15 @@ uint64_t alerts_suppressed(const struct alerts *a)
 size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct alert **ret,
 		      size_t max)
 {
-	size_t k = 0;
+	size_t first = a->n, k = 0;
 
-	for (size_t i = 0; i < a->n && k < max; i++) {
-		const struct alert *al = &a->ring[(a->head + a->size - a->n + i) % a->size];
-
-		if (al->seq > since_seq)
-			ret[k++] = al;
-	}
+	/* The newest max after since_seq: walk back from the newest, then hand them out in order.
+	 */
+	while (first > 0 && a->n - first < max &&
+	       a->ring[(a->head + a->size - a->n + first - 1) % a->size].seq > since_seq)
+		first--;
+	for (size_t i = first; i < a->n; i++)
+		ret[k++] = &a->ring[(a->head + a->size - a->n + i) % a->size];
 	return k;
 }
 
@@ -232,6 +268,47 @@ static struct alert_rec *alerts_rec(struct alerts *a, const struct alert_subject
 	return r;
 }
 
+/* Most of its fds are its parent's: a child that holds them did not leak them. */
+static bool inherits(const struct alert_subject *subj)
+{
+	return subj->inherited_fds > 0 && subj->inherited_fds * 2 > subj->fds;
+}
+
+static bool group_idle(const struct alerts *a, const struct alert_group *g, uint64_t now)
+{
+	uint64_t interval = a->cfg.min_interval_ns;
+
+	return now - g->window_start_ns >= interval &&
+	       (!g->has_flat || now - g->flat_ns >= interval);
+}
+
+/* The group of subj, new when none; groups whose windows all passed are dropped then. NULL: OOM. */
+static struct alert_group *alerts_group(struct alerts *a, const struct alert_subject *subj,
+					uint64_t now)
+{
+	struct alert_group *g, *tmp;
+	char key[sizeof(g->key)];
+
+	if (inherits(subj))
+		snprintf(key, sizeof(key), "children of %d", (int)subj->ppid);
+	else
+		snprintf(key, sizeof(key), "%s\n%s", subj->unit ?: "", subj->comm ?: "");
+	HASH_FIND_STR(a->groups, key, g);
+	if (g)
+		return g;
+	HASH_ITER(hh, a->groups, g, tmp)
+	if (group_idle(a, g, now)) {
+		HASH_DEL(a->groups, g);
+		free(g);
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	memcpy(g->key, key, sizeof(key));
+	HASH_ADD_STR(a->groups, key, g);
+	return g;
+}
+
 static enum alert_type rise_type(enum fdw_state s)
 {
 	return s == FDW_STATE_EXHAUSTED	 ? ALERT_EXHAUSTED
@@ -239,9 +316,14 @@ static enum alert_type rise_type(enum fdw_state s)
 					 : ALERT_LEAK;
 }
 
-/* Within the rate limit? Counts the alert into the burst window when it is. */
-static bool alerts_admit(struct alerts *a, struct alert_rec *r, enum alert_type t, uint64_t now)
+/*
+ * Within the rate limits of the process and of its group? Counts the alert
+ * into both burst windows when it is.
+ */
+static bool alerts_admit(struct alerts *a, struct alert_rec *r, struct alert_group *g,
+			 enum alert_type t, enum fdw_pattern pattern, uint64_t now)
 {
+	bool flat = t == ALERT_LEAK && pattern == FDW_PATTERN_AT_LIMIT;
 	uint64_t interval = a->cfg.min_interval_ns;
 	bool exempt = t == ALERT_RECOVERED || (t == ALERT_EXHAUSTED && !r->exhausted_sent);
 
@@ -249,16 +331,48 @@ static bool alerts_admit(struct alerts *a, struct alert_rec *r, enum alert_type 
 		r->window_start_ns = now;
 		r->window_count = 0;
 	}
+	if (interval > 0 && (g->window_count == 0 || now - g->window_start_ns >= interval)) {
+		g->window_start_ns = now;
+		g->window_count = 0;
+	}
 	if (!exempt && interval > 0) {
-		if (r->has_last[t] && now - r->last_ns[t] < interval)
+		/* The same story again: a new one (a sawtooth's first ramp, then its rising
+		 * troughs) is news. */
+		if (r->has_last[t] && now - r->last_ns[t] < interval &&
+		    r->last_pattern[t] == pattern)
 			return false;
-		if (a->cfg.burst > 0 && r->window_count >= a->cfg.burst)
+		if (a->cfg.burst > 0 &&
+		    (r->window_count >= a->cfg.burst || g->window_count >= a->cfg.burst))
+			return false;
+		if (flat && g->has_flat && now - g->flat_ns < interval)
 			return false;
 	}
 	r->window_count++;
 	r->has_last[t] = true;
 	r->last_ns[t] = now;
+	r->last_pattern[t] = pattern;
+	if (!exempt)
+		g->window_count++;
+	if (flat) {
+		g->has_flat = true;
+		g->flat_ns = now;
+	}
 	return true;
+}
+
+/*
+ * The count when an EMFILE failure happened: every fd number below the soft
+ * limit was in use (all but one for a call that makes two, as pipe2() does).
+ * The count read now may be lower: the process may have begun to exit.
+ */
+static uint64_t fds_at_failure(const struct alert_subject *subj)
+{
+	const char *sc = subj->fail_syscall ?: "";
+	uint64_t pair = streq(sc, "pipe") || streq(sc, "pipe2") || streq(sc, "socketpair");
+
+	if (!fd_limit_is_finite(subj->soft_limit))
+		return subj->fds;
+	return MAX(subj->fds, subj->soft_limit - pair);
 }
 
 static void copy_string(char *dst, size_t size, const char *src)
@@ -271,6 +385,8 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 		 const struct alert **ret)
 {
 	enum alert_type type = ALERT_TYPE_MAX;
+	enum alert_end end = ALERT_END_NONE;
+	struct alert_group *g;
 	struct alert_rec *r;
 	struct alert *al;
 	bool repeat;
@@ -282,17 +398,24 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 	r = alerts_rec(a, subj);
 	if (!r)
 		return -ENOMEM;
+	g = alerts_group(a, subj, boottime_ns);
+	if (!g)
+		return -ENOMEM;
 
 	/*
 	 * A rise to leaking or higher alerts, once: the same verdict judged again
 	 * (as when the caller retires an exited process) is no new rise.
 	 */
 	repeat = r->judged && r->last_state == v->state;
-	if (v->state >= FDW_STATE_LEAKING && v->state > prev_state && !repeat)
+	if (v->state >= FDW_STATE_LEAKING && v->state > prev_state && !repeat && !subj->exited)
 		type = rise_type(v->state);
-	else if ((v->recovered || subj->exited) &&
-		 (r->episode || prev_state >= FDW_STATE_LEAKING || v->state >= FDW_STATE_LEAKING))
+	else if (r->episode && (subj->exited || v->state < FDW_STATE_LEAKING))
 		type = ALERT_RECOVERED;
+	if (type == ALERT_RECOVERED)
+		end = subj->exited  ? ALERT_END_EXITED
+		      : v->released ? ALERT_END_RELEASED
+				    : ALERT_END_STOPPED;
+
 	r->judged = true;
 	r->last_state = v->state;
 	if (v->state >= FDW_STATE_LEAKING)
@@ -311,13 +434,15 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 			return 0;
 		}
 	}
-	if (!alerts_admit(a, r, type, boottime_ns)) {
+	if (!alerts_admit(a, r, g, type, v->pattern, boottime_ns)) {
 		r->suppressed++;
 		a->suppressed++;
 		return 0;
 	}
-	if (type != ALERT_RECOVERED)
+	if (type != ALERT_RECOVERED && !r->episode_sent) {
 		r->episode_sent = true;
+		r->episode_pattern = v->pattern;
+	}
 	if (type == ALERT_EXHAUSTED)
 		r->exhausted_sent = true;
 
@@ -333,16 +458,25 @@ int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_st
 	    .fds = subj->fds,
 	    .soft_limit = subj->soft_limit,
 	    .hard_limit = subj->hard_limit,
-	    .exited = subj->exited && type == ALERT_RECOVERED,
+	    .exited = end == ALERT_END_EXITED,
+	    .end = end,
+	    .episode_pattern = type == ALERT_RECOVERED ? r->episode_pattern : v->pattern,
 	    .verdict = *v,
 	    .suppressed = r->suppressed,
 	};
 	copy_string(al->comm, sizeof(al->comm), subj->comm);
+	al->ppid = subj->ppid;
+	copy_string(al->parent_comm, sizeof(al->parent_comm), subj->parent_comm);
+	if (inherits(subj))
+		al->inherited_fds = subj->inherited_fds;
 	copy_string(al->unit, sizeof(al->unit), subj->unit);
 	if (subj->container)
 		al->container = *subj->container;
-	if (type == ALERT_EXHAUSTED)
+	if (type == ALERT_EXHAUSTED) {
 		copy_string(al->syscall, sizeof(al->syscall), subj->fail_syscall);
+		if (v->fail_err == EMFILE)
+			al->fds = fds_at_failure(subj);
+	}
 	if (type != ALERT_RECOVERED) {
 		copy_string(al->top_target, sizeof(al->top_target), subj->top_target);
 		copy_string(al->top_site, sizeof(al->top_site), subj->top_site);
@@ -404,7 +538,9 @@ static void format_rate(char *s, size_t size, double per_sec)
 	char num[24];
 	size_t i = 0;
 
-	while (i + 1 < ELEMENTSOF(units) && fabs(per_sec) * units[i].mult < 1)
+	/* 0.95 and up prints as 1 (one decimal): "+1/s", as FDWATCH_RATE says 1.0, not "+57/min".
+	 */
+	while (i + 1 < ELEMENTSOF(units) && fabs(per_sec) * units[i].mult < 0.95)
 		i++;
 	format_number(num, sizeof(num), per_sec * units[i].mult,
 		      fabs(per_sec) * units[i].mult >= 10 ? 0 : 1);
@@ -426,11 +562,11 @@ static void format_duration(char *s, size_t size, double sec)
 		snprintf(s, size, "%.0f d", sec / 86400);
 }
 
-/* "~10 s" to EMFILE: whole seconds below two minutes. */
+/* "~10 s" to EMFILE: whole seconds below two minutes, cut as FDWATCH_ETA_SEC is. */
 static void format_eta(char *s, size_t size, double sec)
 {
 	if (sec < 120)
-		snprintf(s, size, "%.0f s", sec);
+		snprintf(s, size, "%.0f s", floor(sec));
 	else
 		format_duration(s, size, sec);
 }
@@ -452,7 +588,8 @@ static const char *main_kind(const struct detect_verdict *v)
 
 static bool is_leak_pattern(enum fdw_pattern p)
 {
-	return p == FDW_PATTERN_LINEAR || p == FDW_PATTERN_STEPWISE || p == FDW_PATTERN_RETRY_LOOP;
+	return p == FDW_PATTERN_LINEAR || p == FDW_PATTERN_STEPWISE ||
+	       p == FDW_PATTERN_RETRY_LOOP || p == FDW_PATTERN_RISING_TROUGHS;
 }
 
 /* "; retry loop: +2 pipe every 0.10 s, none closed" / "; steady growth, 40 closed". */
@@ -468,6 +605,11 @@ static void buf_pattern(struct buf *b, const struct detect_verdict *v)
 		buf_printf(b, "; retry loop: +%s%s%s every %s", num, kind ? " " : "", kind ?: "",
 			   period);
 		break;
+	case FDW_PATTERN_RISING_TROUGHS:
+		format_number(num, sizeof(num), v->per_attempt, 1);
+		format_duration(period, sizeof(period), v->period_sec);
+		buf_printf(b, "; its troughs rise +%s a cycle (every %s)", num, period);
+		return; /* what a cycle closes is its rhythm, not news */
 	case FDW_PATTERN_STEPWISE:
 		buf_printf(b, "; in steps");
 		break;
@@ -477,6 +619,8 @@ static void buf_pattern(struct buf *b, const struct detect_verdict *v)
 	default:
 		return;
 	}
+	if (!v->counted)
+		return; /* closes were not counted */
 	if (v->closed_recent == 0)
 		buf_printf(b, ", none closed");
 	else
@@ -521,6 +665,11 @@ int alert_format_message(const struct alert *al, char *buf, size_t size)
 			buf_count(&b, al);
 			buf_printf(&b, " open");
 			buf_rate_eta(&b, v);
+			if (al->inherited_fds > 0)
+				buf_printf(&b, ", %llu inherited from %s[%d]",
+					   (unsigned long long)al->inherited_fds,
+					   al->parent_comm[0] ? al->parent_comm : "its parent",
+					   (int)al->ppid);
 			break;
 		}
 		buf_printf(&b, "leaks %s%sfds: ", kind ?: "", kind ? " " : "");
@@ -544,11 +693,16 @@ int alert_format_message(const struct alert *al, char *buf, size_t size)
 		}
 		break;
 	case ALERT_RECOVERED:
-		if (al->exited) {
+		if (al->end == ALERT_END_EXITED) {
 			buf_printf(&b, "exited");
 			break;
 		}
-		buf_printf(&b, "stopped leaking: ");
+		if (al->end == ALERT_END_RELEASED)
+			buf_printf(&b, "released its fds: ");
+		else if (al->episode_pattern == FDW_PATTERN_AT_LIMIT)
+			buf_printf(&b, "is no longer near its fd limit: ");
+		else
+			buf_printf(&b, "stopped leaking: ");
 		buf_count(&b, al);
 		buf_printf(&b, " open");
 		break;
@@ -607,7 +761,11 @@ int alert_to_fields(const struct alert *al, char **ret, size_t max)
 	field_add(&f, "SYSLOG_IDENTIFIER=fdwatchd");
 	field_add(&f, "OBJECT_PID=%d", (int)al->pid);
 	field_add(&f, "FDWATCH_TYPE=%s", type_names[al->type]);
-	field_add(&f, "FDWATCH_STATE=%s", fdw_state_to_string(v->state) ?: "ok");
+	/* A closing line says the state the process fell back to, or that it is gone. */
+	field_add(&f, "FDWATCH_STATE=%s",
+		  al->end == ALERT_END_EXITED ? "exited" : fdw_state_to_string(v->state) ?: "ok");
+	if (al->end != ALERT_END_NONE)
+		field_add(&f, "FDWATCH_END=%s", end_names[al->end]);
 	field_add(&f, "FDWATCH_FDS=%llu", (unsigned long long)al->fds);
 	field_limit(&f, "FDWATCH_LIMIT", al->soft_limit);
 	field_limit(&f, "FDWATCH_HARD_LIMIT", al->hard_limit);
@@ -632,6 +790,11 @@ int alert_to_fields(const struct alert *al, char **ret, size_t max)
 		field_add(&f, "FDWATCH_PERIOD_SEC=%s", num);
 		format_number(num, sizeof(num), v->per_attempt, 2);
 		field_add(&f, "FDWATCH_PER_ATTEMPT=%s", num);
+	} else if (v->pattern == FDW_PATTERN_RISING_TROUGHS) {
+		format_number(num, sizeof(num), v->period_sec, 3);
+		field_add(&f, "FDWATCH_PERIOD_SEC=%s", num);
+		format_number(num, sizeof(num), v->per_attempt, 2);
+		field_add(&f, "FDWATCH_RISE_PER_CYCLE=%s", num);
 	}
 	field_add(&f, "FDWATCH_CONFIDENCE=%.2f", isfinite(v->confidence) ? v->confidence : 0);
 	if (al->type == ALERT_EXHAUSTED) {
@@ -648,6 +811,10 @@ int alert_to_fields(const struct alert *al, char **ret, size_t max)
 	if (al->unit[0])
 		field_add(&f, "FDWATCH_UNIT=%s", al->unit);
 	field_add(&f, "FDWATCH_UID=%u", (unsigned)al->uid);
+	if (al->inherited_fds > 0) {
+		field_add(&f, "FDWATCH_INHERITED_FDS=%llu", (unsigned long long)al->inherited_fds);
+		field_add(&f, "FDWATCH_PPID=%d", (int)al->ppid);
+	}
 	if (al->container.runtime != CGROUP_RUNTIME_NONE) {
 		field_add(&f, "FDWATCH_CONTAINER_RUNTIME=%s",
 			  cgroup_runtime_to_string(al->container.runtime));

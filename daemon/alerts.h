@@ -20,6 +20,17 @@ enum alert_type {
 	ALERT_TYPE_MAX,
 };
 
+/* How an episode ended: the closing (recovered) alert says which. */
+enum alert_end {
+	ALERT_END_NONE = 0, /* not a closing alert */
+	ALERT_END_STOPPED,  /* the count stopped rising (or left the limit's vicinity) */
+	ALERT_END_RELEASED, /* the process gave most of its growth back */
+	ALERT_END_EXITED,   /* the process exited */
+	ALERT_END_MAX,
+};
+/* "", "stopped", "released", "exited". */
+const char *alert_end_to_string(enum alert_end e);
+
 /* Fixed MESSAGE_ID per type (128-bit, as journald wants), documented in systemd/fdwatch.catalog. */
 const char *alert_type_message_id(enum alert_type t);
 const char *
@@ -41,8 +52,11 @@ struct alert_subject {
 	uint64_t hard_limit;
 	bool exited;
 	const char *fail_syscall; /* name of verdict.fail_nr (syscalls.h), or NULL */
-	const char *top_target;	  /* the census's largest group in words, or NULL */
-	const char *top_site;	  /* where most of the open fds were made, or NULL */
+	pid_t ppid;
+	const char *parent_comm; /* or NULL when the parent is not known */
+	uint64_t inherited_fds;	 /* of fds, those it got from its parent at fork (0: none known) */
+	const char *top_target;	 /* the census's largest group in words, or NULL */
+	const char *top_site;	 /* where most of the open fds were made, or NULL */
 	const struct cgroup_container *container; /* container and pod, or NULL */
 };
 
@@ -59,8 +73,13 @@ struct alert {
 	uint64_t fds;
 	uint64_t soft_limit;
 	uint64_t hard_limit;
-	bool exited;			   /* recovered: the process exited */
-	char syscall[32];		   /* exhausted: the syscall that failed, "" when unknown */
+	bool exited;			  /* recovered: the process exited */
+	enum alert_end end;		  /* recovered: how the episode ended */
+	enum fdw_pattern episode_pattern; /* recovered: what the episode's first alert said */
+	pid_t ppid;
+	char parent_comm[16];
+	uint64_t inherited_fds; /* > 0 when most of its fds are its parent's (see alerts_judge()) */
+	char syscall[32];	/* exhausted: the syscall that failed, "" when unknown */
 	struct cgroup_container container; /* zeroed when not in a container or pod */
 	struct detect_verdict verdict;
 	uint64_t suppressed;  /* alerts for this process suppressed since the previous one */
@@ -71,12 +90,14 @@ struct alert {
 };
 
 struct alerts_config {
-	uint64_t
-	    min_interval_ns; /* per process, between two alerts of the same type (0: no limit) */
-	uint64_t burst;	     /* per process: at most this many alerts per min_interval window
-			      * (0: no limit); a process's first exhausted alert and every
-			      * recovered one are never held back, but count */
-	size_t history_size; /* alerts kept in memory (at least 1 is kept) */
+	uint64_t min_interval_ns; /* per process, between two alerts of the same type and pattern
+				   * (0: no limit) */
+	uint64_t burst;		  /* per process, and per group of processes with the same unit and
+				   * comm: at most this many alerts per min_interval window (0: no
+				   * limit); a process's first exhausted alert and every recovered one
+				   * are never held back, but count. A group gets one flat near-limit
+				   * warning per min_interval. */
+	size_t history_size;	  /* alerts kept in memory (at least 1 is kept) */
 };
 void alerts_config_init(struct alerts_config *c);
 
@@ -96,6 +117,11 @@ void alerts_set_config(struct alerts *a, const struct alerts_config *cfg);
  * call that adds one) when an alert is due; 0 when none is due or it was
  * rate limited (counted in alerts_suppressed()); -errno on error.
  * prev_state is the state from the previous verdict of the same process.
+ * An episode whose opening alert went out gets exactly one closing
+ * (recovered) alert: when the state falls below leaking, whatever it falls
+ * to, or when the process exits, whichever comes first. A child whose fds
+ * are mostly inherited (subj->inherited_fds over half of them) is said to be
+ * so, and its alerts share the rate limit of its parent's children.
  */
 int alerts_judge(struct alerts *a, const struct alert_subject *subj, enum fdw_state prev_state,
 		 const struct detect_verdict *v, uint64_t realtime_ns, uint64_t boottime_ns,
@@ -105,7 +131,7 @@ void alerts_forget(struct alerts *a, pid_t pid);
 
 uint64_t alerts_sent(const struct alerts *a);
 uint64_t alerts_suppressed(const struct alerts *a);
-/* History, oldest first: up to max alerts with seq > since_seq into ret; returns how many.
+/* History, oldest first: the newest max alerts with seq > since_seq into ret; returns how many.
  * The pointers stay valid until the next alerts_judge() or alerts_set_config(). */
 size_t alerts_history(const struct alerts *a, uint64_t since_seq, const struct alert **ret,
 		      size_t max);

@@ -28,14 +28,22 @@
  *    is fast or close to EMFILE: see leak_required_sec().
  * The verdict comes from the leaking window with the steepest slope (the most
  * pessimistic ETA among windows that each pass every test on their own);
- * window_describe() names its pattern and kinds.
+ * window_describe() names its pattern and kinds, from counters only where
+ * the probe counted the whole window (a leak is found from the counts alone).
+ *
+ * Rhythm. A release (the count gives back at least half of what it gained
+ * since its trough) closes any episode at once and makes the process one with
+ * cycles: a ramp within what its cycles reached is not a leak; troughs that
+ * rise cycle after cycle are one (rhythm_trend()).
  *
  * States. EXHAUSTED when the EMFILE/ENFILE counters rose; CRITICAL when
- * leaking with ETA < critical_eta_sec, or growing at >= critical_percent of
- * the soft limit, or within near_limit_fds of it (flat or not); LEAKING per
- * the windows; GROWING when the count rose by min_growth within leak_min_sec.
- * The reported state is the highest state seen within the last cooldown_sec:
- * it rises at once and falls only after cooldown_sec of lower conditions.
+ * leaking with ETA < critical_eta_sec, or leaking near the limit
+ * (detect_near_limit()); LEAKING per the windows or the troughs, or flat near
+ * the limit (a warning without ETA); GROWING when the count rose by
+ * min_growth within leak_min_sec along a fit. The reported state is the
+ * highest state seen within the last cooldown_sec: it rises at once and falls
+ * only after cooldown_sec of lower conditions, or at once on a release. Every
+ * fall below LEAKING after LEAKING or above is a recovery, once per episode.
  *
  * Every constant below was set with the synthetic workloads of
  * tests/test-detector.c (the benign and leaking patterns of
@@ -136,16 +144,55 @@
 
 /*
  * Retry loop: at least 5 attempts in the window, gaps with a coefficient of
- * variation <= 0.25 (a sleep-paced loop measures ~0.01; requests arriving at
- * random measure ~1), one kind >= 90% of creations, closes <= 10% of them,
- * and each segment's gain per attempt within 25% of the window's (one attempt
- * split by a tick edge moves a 1 s segment of a 10/s loop by 10%).
+ * variation <= 0.35 (a sleep-paced loop measures ~0.01; a shell loop that
+ * forks sleep(1) every 0.2 s measured 0.008 idle and 0.10 with three CPU hogs
+ * on 2 vCPUs (its longest gap 0.36 s); one fd at a random moment of each 1 s
+ * slot has 0.41; requests arriving at random measure ~1), judged per interval
+ * so that stalls do not count (window_cadence()), and each segment's net gain
+ * per attempt within 25% of the window's (one attempt split by a tick edge
+ * moves a 1 s segment of a 10/s loop by 10%). What an attempt closes of its own is no matter: a
+ * subprocess with a pipe creates 4 pipe fds and closes 3; what counts is the
+ * net gain that is never given back.
  */
-#define RETRY_MIN_ATTEMPTS   5
-#define RETRY_MAX_CV	     0.25
-#define RETRY_KIND_SHARE     0.9
-#define RETRY_CLOSE_SHARE    0.1
+#define RETRY_MIN_ATTEMPTS 5
+#define RETRY_MAX_CV	   0.35
+/* Per interval: a CV from 3+ gaps, 4+ such intervals (see window_cadence()). */
+#define RETRY_INTERVAL_GAPS  3
+#define RETRY_MIN_INTERVALS  4
 #define RETRY_GAIN_TOLERANCE 0.25
+/*
+ * Growing (a notice at most, but what the API shows): the count rose by
+ * min_growth within leak_min_sec, along a fit that explains at least half of
+ * its variance, by more than NOISE_FACTOR times its largest drop, over
+ * MIN_POINTS_SLOW samples at least (two samples are a step, not growth). A churner
+ * whose count hops between its base and a batch in flight has a flat fit
+ * (R^2 ~0) and drops as far as it rises, however high the hops reach.
+ */
+#define R2_GROWING 0.5
+/*
+ * Rhythm. A release gives back at least half of what the ramp since the
+ * latest trough gained (and min_growth): a sawtooth that closes everything
+ * gives back all of it, noise around a leak under way gives back a few fds of
+ * hundreds gained. A cycle counts for the trend of the troughs when its ramp
+ * rose over 3+ samples spanning MIN_SPAN_SEC (noise that hops every 0.5 s does
+ * not ramp for 3 s); a leak under a GC needs 4 troughs in a row, each higher
+ * than the one before, min_growth higher in all. The claim lapses when no
+ * release comes for TROUGH_LAPSE_PERIODS of its period.
+ */
+#define RELEASE_SHARE	     0.5
+#define CYCLES_KEPT	     8
+#define RAMP_MIN_UPS	     3
+#define TROUGH_MIN_CYCLES    4
+#define TROUGH_LAPSE_PERIODS 3.0
+/* Confidence: 0.9 on the 4 troughs it takes, 1 from 5 on. */
+#define TROUGH_CONFIDENCE_PER_CYCLE 0.1
+#define TROUGH_CONFIDENCE_BASE	    0.5
+/*
+ * A cycle may swing 1.5 times the largest swing seen before it: batches vary
+ * in size (a GC runs when a heap threshold is crossed, not at a fixed count);
+ * a new leak rising from a trough is called once it passes that.
+ */
+#define RHYTHM_SLACK 1.5
 /* Stepwise: fewer than half the tick intervals grew, by 2+ fds per step on average. */
 #define STEP_UP_SHARE 0.5
 #define STEP_MIN_SIZE 2.0
@@ -207,6 +254,29 @@ struct leak_desc {
 	double per_attempt;
 	double confidence;
 	uint64_t closed_recent;
+	bool counted;
+};
+
+/* One cycle of a process that gives back what it took. */
+struct cycle {
+	uint64_t t_ns;	 /* when the release was seen */
+	uint32_t trough; /* the low before the ramp */
+	uint32_t peak;	 /* the ramp's top */
+	bool ramp;	 /* a ramp (RAMP_MIN_UPS samples over MIN_SPAN_SEC), not a hop */
+};
+
+/* The process's own rhythm: its releases and the trend of their troughs. */
+struct rhythm {
+	uint32_t lo, hi;       /* the current trough, the top of the ramp since */
+	uint64_t lo_ns, hi_ns; /* when each was reached */
+	uint32_t ups;	       /* samples that set a new top since lo */
+	struct cycle c[CYCLES_KEPT];
+	unsigned n; /* cycles seen; the latest CYCLES_KEPT are kept */
+	uint32_t max_peak, max_amp;
+	uint64_t last_ns;	/* the latest release of a ramp */
+	bool rising;		/* the troughs rise: a leak under a GC */
+	unsigned rising_cycles; /* troughs in the rising run */
+	double rise, period;	/* per cycle; seconds between cycles */
 };
 
 struct detector {
@@ -220,10 +290,11 @@ struct detector {
 
 	bool seen[FDW_STATE_MAX];
 	uint64_t seen_ns[FDW_STATE_MAX]; /* when each raw state last held */
-	bool episode;			 /* state reached leaking since the last ok */
+	bool episode;			 /* state reached leaking since it was last below */
 	int fail_err;			 /* EMFILE or ENFILE of the latest failure */
 	bool has_leak;
 	struct leak_desc leak;
+	struct rhythm rhythm;
 };
 
 /* A window: pointers into one ring, oldest first, the current point last. */
@@ -255,7 +326,7 @@ static const char *const state_names[FDW_STATE_MAX] = {
 static const char *const pattern_names[FDW_PATTERN_MAX] = {
     [FDW_PATTERN_NONE] = "none",	 [FDW_PATTERN_LINEAR] = "linear",
     [FDW_PATTERN_STEPWISE] = "stepwise", [FDW_PATTERN_RETRY_LOOP] = "retry-loop",
-    [FDW_PATTERN_AT_LIMIT] = "at-limit",
+    [FDW_PATTERN_AT_LIMIT] = "at-limit", [FDW_PATTERN_RISING_TROUGHS] = "rising-troughs",
 };
 
 static const char *const kind_names[FDW_KIND_MAX] = {
@@ -339,10 +410,12 @@ void detect_config_init(struct detect_config *c)
 	     */
 	    .leak_min_sec = 60,
 	    /*
-	     * 5 min: the time to get a person or a restart policy onto it;
-	     * with less left, a warning is too weak a word.
+	     * 1 min: about what a paged person needs to open a shell on the
+	     * host and restart the service. With more left, a warning
+	     * (leaking) still leaves time to act; a leak with an hour left
+	     * must not page like one with seconds left.
 	     */
-	    .critical_eta_sec = 300,
+	    .critical_eta_sec = 60,
 	    .critical_percent = 90,
 	    /*
 	     * 16 fds: one request of a typical server takes 2-6 fds (a
@@ -392,6 +465,14 @@ void detector_reset(struct detector *d)
 	if (h)
 		memset(h, 0, sizeof(*h));
 	d->h = h;
+}
+
+bool detect_near_limit(const struct detect_config *c, uint64_t fds, uint64_t soft_limit)
+{
+	if (!fd_limit_is_finite(soft_limit))
+		return false;
+	return fds + MIN(c->near_limit_fds, soft_limit / NEAR_LIMIT_DIVISOR) >= soft_limit ||
+	       (double)fds * 100 >= c->critical_percent * (double)soft_limit;
 }
 
 static const struct point *ring_at(const struct ring *r, unsigned i)
@@ -657,19 +738,29 @@ static uint32_t window_drawdown(const struct window *w)
 	return drop;
 }
 
-/* Creations by kind between the window's first and last points. */
-static void window_kinds(const struct window *w, uint32_t *ret_kinds, enum fdw_kind *ret_main,
-			 uint64_t *ret_created, uint64_t *ret_main_created)
+/* The latest point at the window's lowest count; the first when that is the last (a release). */
+static size_t window_last_low(const struct window *w)
 {
-	const struct point *a = w->p[0], *b = w->p[w->n - 1];
-	uint64_t created = 0, top = 0;
+	size_t low = 0;
+
+	for (size_t i = 1; i < w->n; i++)
+		if (w->p[i]->fds <= w->p[low]->fds)
+			low = i;
+	return low + 1 < w->n ? low : 0;
+}
+
+/* Creations by kind between the window's point from and its last point. */
+static void window_kinds(const struct window *w, size_t from, uint32_t *ret_kinds,
+			 enum fdw_kind *ret_main)
+{
+	const struct point *a = w->p[from], *b = w->p[w->n - 1];
+	uint64_t top = 0;
 	enum fdw_kind main = FDW_KIND_OTHER;
 	uint32_t kinds = 0;
 
 	for (int k = 0; k < FDW_KIND_MAX; k++) {
 		uint32_t dk = b->created[k] - a->created[k];
 
-		created += dk;
 		if (dk > top) {
 			top = dk;
 			main = k;
@@ -680,10 +771,6 @@ static void window_kinds(const struct window *w, uint32_t *ret_kinds, enum fdw_k
 			kinds |= 1U << k;
 	*ret_kinds = kinds;
 	*ret_main = main;
-	if (ret_created)
-		*ret_created = created;
-	if (ret_main_created)
-		*ret_main_created = top;
 }
 
 static uint64_t window_closed(const struct window *w, size_t from)
@@ -719,21 +806,79 @@ static double leak_required_sec(const struct detect_config *cfg, bool clean, dou
 	return CLAMP(t, MIN_SPAN_SEC, slow);
 }
 
+/* The probe counted every interval of the window: its closes are all there. */
+static bool window_counted(const struct window *w)
+{
+	for (size_t i = 1; i < w->n; i++)
+		if (!w->p[i]->counted)
+			return false;
+	return true;
+}
+
+static double median(double *v, size_t n);
+
+/* Gaps between bursts from point p to q (the process's very first burst has none before it). */
+static uint32_t interval_gaps(const struct point *p, const struct point *q)
+{
+	uint32_t attempts = q->bursts - p->bursts;
+
+	return attempts - (p->bursts == 0 && attempts > 0);
+}
+
 /*
- * Bursts of one kind at a regular period with a constant gain each and no
- * closes. On success fills *ret_period_sec and *ret_per_attempt.
+ * Is the cadence of the attempts regular (gaps with a coefficient of variation
+ * of at most RETRY_MAX_CV)? Judged per interval between the window's points
+ * when most hold RETRY_INTERVAL_GAPS gaps or more: the medians of their mean
+ * gaps and CVs, so that the few intervals in which the process stalled (a
+ * loaded machine: a shell waiting seconds for its sleep(1) to be forked) do
+ * not undo a cadence the rest shows; else over the whole window's gaps.
+ * *ret_mean_us: the gap.
  */
-static bool window_retry_loop(const struct window *all, uint64_t created, uint64_t main_created,
-			      double *ret_period_sec, double *ret_per_attempt)
+static bool window_cadence(const struct window *w, uint32_t gaps, double *ret_mean_us)
+{
+	const struct point *a = w->p[0], *b = w->p[w->n - 1];
+	double means[RING_POINTS + 1], cvs[RING_POINTS + 1], mean, var;
+	size_t k = 0;
+
+	for (size_t i = 1; i < w->n; i++) {
+		const struct point *p = w->p[i - 1], *q = w->p[i];
+		uint32_t g = interval_gaps(p, q);
+
+		if (g < RETRY_INTERVAL_GAPS)
+			continue;
+		mean = (double)(q->gap_sum_us - p->gap_sum_us) / g;
+		/* The sample variance: from a few gaps the plain one is a third too small. */
+		var = ((double)(q->gap_sq_us - p->gap_sq_us) - g * mean * mean) / (g - 1);
+		if (!(mean > 0))
+			continue;
+		means[k] = mean;
+		cvs[k++] = sqrt(MAX(var, 0.0)) / mean;
+	}
+	if (k >= RETRY_MIN_INTERVALS && 2 * k >= w->n - 1) {
+		*ret_mean_us = median(means, k);
+		return median(cvs, k) <= RETRY_MAX_CV;
+	}
+	mean = (double)(b->gap_sum_us - a->gap_sum_us) / gaps;
+	var = (double)(b->gap_sq_us - a->gap_sq_us) / gaps - mean * mean;
+	*ret_mean_us = mean;
+	return mean > 0 && sqrt(MAX(var, 0.0)) <= RETRY_MAX_CV * mean;
+}
+
+/*
+ * Attempts (bursts of creations) at a regular period with the same net gain
+ * each. On success fills *ret_period_sec and *ret_per_attempt.
+ */
+static bool window_retry_loop(const struct window *all, double *ret_period_sec,
+			      double *ret_per_attempt)
 {
 	struct window tail = *all, *w = &tail;
 	const struct point *a, *b;
 	uint32_t attempts, gaps;
-	double net, mean, var, per, span;
+	double net, mean, per, span;
 	int nseg;
 	size_t bound[5];
 
-	/* Bursts are counted only while the probe is armed: judge the counted tail alone. */
+	/* Bursts are counted only while the probe counts: judge the counted tail alone. */
 	for (size_t i = all->n; i-- > 1;)
 		if (!all->p[i]->counted) {
 			tail.n = all->n - i;
@@ -745,17 +890,13 @@ static bool window_retry_loop(const struct window *all, uint64_t created, uint64
 	a = w->p[0];
 	b = w->p[w->n - 1];
 	attempts = b->bursts - a->bursts;
-	/* The process's very first burst has no gap before it. */
-	gaps = attempts - (a->bursts == 0 && attempts > 0);
+	gaps = interval_gaps(a, b);
 	net = (double)b->fds - (double)a->fds;
 	nseg = window_segments(w);
 
-	if (gaps < RETRY_MIN_ATTEMPTS || !(net > 0) || main_created < RETRY_KIND_SHARE * created ||
-	    window_closed(w, 0) > RETRY_CLOSE_SHARE * created)
+	if (gaps < RETRY_MIN_ATTEMPTS || !(net > 0))
 		return false;
-	mean = (double)(b->gap_sum_us - a->gap_sum_us) / gaps;
-	var = (double)(b->gap_sq_us - a->gap_sq_us) / gaps - mean * mean;
-	if (!(mean > 0) || sqrt(MAX(var, 0.0)) > RETRY_MAX_CV * mean)
+	if (!window_cadence(w, gaps, &mean))
 		return false;
 	per = net / attempts;
 
@@ -790,14 +931,13 @@ static bool window_retry_loop(const struct window *all, uint64_t created, uint64
 static void window_describe(const struct window *w, struct leak_desc *ret)
 {
 	const struct point *a = w->p[0], *b = w->p[w->n - 1];
-	uint64_t created, main_created;
 	uint32_t up = b->up_ticks - a->up_ticks, ticks = b->ticks - a->ticks;
 	double net = (double)b->fds - (double)a->fds;
 
-	*ret = (struct leak_desc){.pattern = FDW_PATTERN_LINEAR};
-	window_kinds(w, &ret->kinds, &ret->main_kind, &created, &main_created);
+	*ret = (struct leak_desc){.pattern = FDW_PATTERN_LINEAR, .counted = window_counted(w)};
+	window_kinds(w, 0, &ret->kinds, &ret->main_kind);
 	ret->closed_recent = window_closed(w, 0);
-	if (window_retry_loop(w, created, main_created, &ret->period_sec, &ret->per_attempt))
+	if (window_retry_loop(w, &ret->period_sec, &ret->per_attempt))
 		ret->pattern = FDW_PATTERN_RETRY_LOOP;
 	else if (ticks > 0 && up > 0 && up < STEP_UP_SHARE * ticks && net / up >= STEP_MIN_SIZE)
 		ret->pattern = FDW_PATTERN_STEPWISE;
@@ -815,6 +955,7 @@ struct analysis {
 	uint32_t kinds;
 	enum fdw_kind main_kind;
 	uint64_t closed;
+	bool counted;
 };
 
 static uint64_t sec_to_ns(double sec)
@@ -889,6 +1030,7 @@ static void detector_analyze(const struct detector *d, const struct detect_confi
 	double sigma[LEVELS];
 	struct window w, best;
 	uint32_t noise;
+	size_t growing_n;
 	struct fit f;
 	bool whole;
 	int l;
@@ -901,16 +1043,21 @@ static void detector_analyze(const struct detector *d, const struct detect_confi
 	l = level_for(d->h, from, &whole);
 	window_collect(d->h, l, from, &w);
 	window_fit(&w, &f);
-	a->growing = cur->fds >= f.min_fds + MAX(cfg->min_growth, 1);
+	growing_n = w.n;
 	a->rate = f.slope;
 	a->r2 = f.r2;
-	window_kinds(&w, &a->kinds, &a->main_kind, NULL, NULL);
+	/* What grew since the count was last at its low: not a start-up's opened-and-closed. */
+	window_kinds(&w, window_last_low(&w), &a->kinds, &a->main_kind);
 	a->closed = window_closed(&w, 0);
+	a->counted = window_counted(&w);
 	/* The noise envelope: the largest drop within leak_min_sec, at every sample (level 0) too.
 	 */
 	noise = window_drawdown(&w);
 	window_collect(d->h, 0, from, &w);
 	noise = MAX(noise, window_drawdown(&w));
+	a->growing = growing_n >= MIN_POINTS_SLOW &&
+		     cur->fds >= f.min_fds + MAX(cfg->min_growth, 1) && f.rise >= cfg->min_growth &&
+		     f.r2 >= R2_GROWING && f.rise > NOISE_FACTOR * noise;
 
 	/* Nothing rose by min_growth within the history: no window can show a leak. */
 	if (cur->fds < history_min_fds(d->h, window_start_ns(cur, max_w)) + MAX(cfg->min_growth, 1))
@@ -963,18 +1110,166 @@ static void detector_analyze(const struct detector *d, const struct detect_confi
 	}
 }
 
+/*
+ * Troughs per second over the latest k cycles, least squares: a trough is
+ * read by the first sample after its release, up to a tick of ramp late,
+ * and the fit spreads that error over every cycle instead of two.
+ */
+static double rhythm_slope(const struct rhythm *r, unsigned k)
+{
+	const struct cycle *c0 = &r->c[(r->n - k) % CYCLES_KEPT];
+	double mx = 0, my = 0, sxx = 0, sxy = 0;
+
+	for (unsigned i = 0; i < k; i++) {
+		const struct cycle *c = &r->c[(r->n - k + i) % CYCLES_KEPT];
+
+		mx += (double)(c->t_ns - c0->t_ns) / NSEC_PER_SEC;
+		my += c->trough;
+	}
+	mx /= k;
+	my /= k;
+	for (unsigned i = 0; i < k; i++) {
+		const struct cycle *c = &r->c[(r->n - k + i) % CYCLES_KEPT];
+		double dx = (double)(c->t_ns - c0->t_ns) / NSEC_PER_SEC - mx, dy = c->trough - my;
+
+		sxx += dx * dx;
+		sxy += dx * dy;
+	}
+	return sxx > 0 ? sxy / sxx : 0;
+}
+
+/*
+ * The trend of the troughs, after a release: the run of the latest ramp
+ * cycles whose troughs each stand higher than the one before.
+ */
+static void rhythm_trend(struct rhythm *r, const struct detect_config *cfg)
+{
+	unsigned kept = MIN(r->n, (unsigned)CYCLES_KEPT), k = 1;
+	const struct cycle *last = &r->c[(r->n - 1) % CYCLES_KEPT], *first = last;
+
+	r->rising = false;
+	r->rising_cycles = 0;
+	if (!last->ramp)
+		return;
+	while (k < kept) {
+		const struct cycle *prev = &r->c[(r->n - 1 - k) % CYCLES_KEPT];
+
+		if (!prev->ramp || prev->trough >= first->trough)
+			break;
+		first = prev;
+		k++;
+	}
+	if (k < TROUGH_MIN_CYCLES || last->trough < first->trough + MAX(cfg->min_growth, 1) ||
+	    last->t_ns <= first->t_ns)
+		return;
+	r->rising = true;
+	r->rising_cycles = k;
+	r->period = (double)(last->t_ns - first->t_ns) / NSEC_PER_SEC / (k - 1);
+	r->rise = rhythm_slope(r, k) * r->period;
+}
+
+/* Follow troughs and ramps; true when this sample released most of the ramp (a new cycle). */
+static bool rhythm_feed(struct rhythm *r, const struct detect_config *cfg, uint32_t fds,
+			uint64_t t_ns, bool first)
+{
+	uint32_t amp, mg = MAX(cfg->min_growth, 1);
+	struct cycle *c;
+
+	if (!first && fds > r->hi) {
+		r->hi = fds;
+		r->hi_ns = t_ns;
+		r->ups++;
+	}
+	amp = r->hi - r->lo;
+	if (first || amp < mg || r->hi < fds + MAX((double)mg, RELEASE_SHARE * amp)) {
+		/* Below the trough (and no release): a new, lower trough. */
+		if (first || fds < r->lo) {
+			r->lo = r->hi = fds;
+			r->lo_ns = r->hi_ns = t_ns;
+			r->ups = 0;
+		}
+		return false;
+	}
+
+	c = &r->c[r->n++ % CYCLES_KEPT];
+	*c = (struct cycle){
+	    .t_ns = t_ns,
+	    .trough = r->lo,
+	    .peak = r->hi,
+	    .ramp = r->ups >= RAMP_MIN_UPS &&
+		    r->hi_ns - r->lo_ns >= SPAN_SLACK * MIN_SPAN_SEC * NSEC_PER_SEC,
+	};
+	/* A burst given back (benign.c burst: 200 fds in 0.5 s, closed) is no rhythm to judge by.
+	 */
+	if (c->ramp) {
+		r->max_peak = MAX(r->max_peak, r->hi);
+		r->max_amp = MAX(r->max_amp, amp);
+		r->last_ns = t_ns;
+	}
+	r->lo = r->hi = fds;
+	r->lo_ns = r->hi_ns = t_ns;
+	r->ups = 0;
+	rhythm_trend(r, cfg);
+	return true;
+}
+
+/* The rhythm's verdict holds until TROUGH_LAPSE_PERIODS pass without a release. */
+static bool rhythm_rising(const struct rhythm *r, uint64_t t_ns)
+{
+	return r->rising &&
+	       (double)(t_ns - r->last_ns) <= TROUGH_LAPSE_PERIODS * r->period * NSEC_PER_SEC;
+}
+
+/*
+ * A process that ramped and released before is judged on its rhythm: a ramp
+ * that stays below its highest peak, or rises from its trough by no more than
+ * RHYTHM_SLACK times its largest swing, is one more cycle, not a leak. The
+ * rhythm is forgotten after window_sec without a ramp released.
+ */
+static bool rhythm_explains(const struct rhythm *r, const struct detect_config *cfg, uint32_t fds,
+			    uint64_t t_ns)
+{
+	return r->max_amp > 0 && t_ns - r->last_ns <= cfg->window_sec * NSEC_PER_SEC &&
+	       (fds <= r->max_peak || fds - r->lo <= RHYTHM_SLACK * r->max_amp);
+}
+
+/*
+ * The episode keeps its story: a retry loop stays one (only a release clears
+ * it), a kind once named stays named; a linear or stepwise leak may turn out
+ * to be a retry loop as evidence grows.
+ */
+static void leak_desc_merge(struct leak_desc *old, const struct leak_desc *now)
+{
+	struct leak_desc m = *now;
+
+	if (old->pattern == FDW_PATTERN_RETRY_LOOP && now->pattern != FDW_PATTERN_RETRY_LOOP) {
+		m.pattern = old->pattern;
+		m.period_sec = old->period_sec;
+		m.per_attempt = old->per_attempt;
+	} else if (now->pattern != FDW_PATTERN_RETRY_LOOP && old->pattern != FDW_PATTERN_NONE) {
+		m.pattern = old->pattern;
+	}
+	if (old->kinds) {
+		m.kinds = old->kinds | now->kinds;
+		m.main_kind = old->main_kind;
+	}
+	*old = m;
+}
+
 int detector_feed(struct detector *d, const struct detect_config *cfg,
 		  const struct detect_sample *s, struct detect_verdict *ret)
 {
-	uint64_t emfile0, enfile0, near = 0, cooldown_ns;
+	uint64_t emfile0, enfile0, cooldown_ns;
 	enum fdw_state raw = FDW_STATE_OK, state;
+	bool near, released, rising, leak;
 	struct analysis an;
+	struct rhythm *rh;
 	struct point cur;
-	bool at_limit;
 	int fail_err = 0;
 
 	if (!d || !cfg || !s || !ret)
 		return -EINVAL;
+	rh = &d->rhythm;
 	if (d->have_last && s->t_ns < d->last.t_ns)
 		return -EINVAL;
 	if (d->have_last && sample_went_back(&d->last, s))
@@ -1011,28 +1306,68 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 		history_push(d->h, cfg, &cur);
 	if (!d->have_last)
 		d->first_point = cur;
+	released = rhythm_feed(rh, cfg, cur.fds, s->t_ns, !d->have_last);
 	d->last = *s;
 	d->last_point = cur;
 	d->have_last = true;
 
 	detector_analyze(d, cfg, s, &an);
 
-	if (fd_limit_is_finite(s->soft_limit))
-		near = MIN(cfg->near_limit_fds, s->soft_limit / NEAR_LIMIT_DIVISOR);
-	at_limit = fd_limit_is_finite(s->soft_limit) && s->fds + near >= s->soft_limit;
+	/* A ramp within the process's own rhythm is one more cycle; a release ends any claim. */
+	if (an.leak && rhythm_explains(rh, cfg, cur.fds, s->t_ns))
+		an.leak = false;
+	rising = rhythm_rising(rh, s->t_ns);
+	leak = an.leak || rising;
+	if (released) {
+		d->has_leak = false;
+		if (!rising)
+			for (int st = FDW_STATE_GROWING; st < FDW_STATE_MAX; st++)
+				d->seen[st] = false;
+	}
+
+	near = detect_near_limit(cfg, s->fds, s->soft_limit);
 	if (an.growing)
 		raw = FDW_STATE_GROWING;
-	if (an.leak)
+	if (leak)
 		raw = FDW_STATE_LEAKING;
-	if (an.leak && an.leak_eta >= 0 && an.leak_eta < cfg->critical_eta_sec)
-		raw = FDW_STATE_CRITICAL;
-	if (raw >= FDW_STATE_GROWING && fd_limit_is_finite(s->soft_limit) &&
-	    (double)s->fds * 100 >= cfg->critical_percent * (double)s->soft_limit)
-		raw = FDW_STATE_CRITICAL;
-	if (at_limit)
-		raw = MAX(raw, FDW_STATE_CRITICAL);
+	/* Near the limit: flat is a warning, moving towards it is critical. */
+	if (near)
+		raw = leak ? FDW_STATE_CRITICAL : FDW_STATE_LEAKING;
 	if (fail_err)
 		raw = FDW_STATE_EXHAUSTED;
+
+	*ret = (struct detect_verdict){
+	    .pattern = FDW_PATTERN_NONE,
+	    .rate = an.rate,
+	    .eta_sec = -1,
+	    .kinds = an.kinds,
+	    .main_kind = an.main_kind,
+	    .closed_recent = an.closed,
+	    .counted = an.counted,
+	    .fail_nr = -1,
+	    .fails = s->emfile + s->enfile,
+	};
+	if (rising) {
+		uint32_t top = MAX(cur.fds, rh->c[(rh->n - 1) % CYCLES_KEPT].peak);
+
+		ret->pattern = FDW_PATTERN_RISING_TROUGHS;
+		ret->rate = rh->rise / rh->period;
+		ret->eta_sec = eta_of(s->soft_limit, top, ret->rate);
+		ret->per_attempt = rh->rise;
+		ret->period_sec = rh->period;
+		ret->confidence = MIN(1.0, TROUGH_CONFIDENCE_BASE +
+					       TROUGH_CONFIDENCE_PER_CYCLE * rh->rising_cycles);
+	} else if (an.leak) {
+		if (d->has_leak)
+			leak_desc_merge(&d->leak, &an.desc);
+		else
+			d->leak = an.desc;
+		d->has_leak = true;
+		ret->rate = an.leak_rate;
+		ret->eta_sec = an.leak_eta;
+	}
+	if (leak && ret->eta_sec >= 0 && ret->eta_sec < cfg->critical_eta_sec && !fail_err)
+		raw = FDW_STATE_CRITICAL;
 
 	/* The highest state seen within cooldown_sec: rises at once, falls after cooldown_sec. */
 	d->seen[raw] = true;
@@ -1042,30 +1377,10 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 	for (int st = raw + 1; st < FDW_STATE_MAX; st++)
 		if (d->seen[st] && s->t_ns - d->seen_ns[st] < cooldown_ns)
 			state = st;
+	ret->state = state;
 
-	*ret = (struct detect_verdict){
-	    .state = state,
-	    .pattern = FDW_PATTERN_NONE,
-	    .rate = an.leak ? an.leak_rate : an.rate,
-	    .eta_sec = -1,
-	    .kinds = an.kinds,
-	    .main_kind = an.main_kind,
-	    .closed_recent = an.closed,
-	    .fail_nr = -1,
-	    .fails = s->emfile + s->enfile,
-	};
-	if (state >= FDW_STATE_GROWING)
-		ret->eta_sec = eta_of(s->soft_limit, s->fds, ret->rate);
-	if (state >= FDW_STATE_GROWING && !an.leak)
-		ret->confidence = 0.5 * an.r2;
-
-	if (an.leak) {
-		d->leak = an.desc;
-		d->has_leak = true;
-	}
 	/* What to say about it: the leak now, else the one that led here, else the limit. */
-	if (an.leak || (raw == FDW_STATE_EXHAUSTED && d->has_leak) ||
-	    (!at_limit && raw < FDW_STATE_CRITICAL && state >= FDW_STATE_LEAKING && d->has_leak)) {
+	if (!rising && d->has_leak && (an.leak || (!near && state >= FDW_STATE_LEAKING))) {
 		ret->pattern = d->leak.pattern;
 		ret->kinds = d->leak.kinds;
 		ret->main_kind = d->leak.main_kind;
@@ -1073,9 +1388,19 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 		ret->per_attempt = d->leak.per_attempt;
 		ret->confidence = d->leak.confidence;
 		ret->closed_recent = d->leak.closed_recent;
-	} else if (at_limit || raw == FDW_STATE_CRITICAL) {
+		ret->counted = d->leak.counted;
+		if (!an.leak)
+			ret->rate = 0;
+	} else if (!leak && near) {
+		/* Flat near the limit: no rate, no ETA (it is not moving). */
 		ret->pattern = FDW_PATTERN_AT_LIMIT;
+		ret->rate = 0;
 		ret->confidence = 1;
+	} else if (!leak && an.growing) {
+		ret->eta_sec = eta_of(s->soft_limit, s->fds, ret->rate);
+		ret->confidence = 0.5 * an.r2;
+	} else if (!leak) {
+		ret->rate = 0; /* not growing: no rate to speak of */
 	}
 	if (state == FDW_STATE_EXHAUSTED) {
 		ret->fail_nr = d->last.last_fail_nr;
@@ -1087,8 +1412,9 @@ int detector_feed(struct detector *d, const struct detect_config *cfg,
 
 	if (state >= FDW_STATE_LEAKING) {
 		d->episode = true;
-	} else if (state == FDW_STATE_OK && d->episode) {
+	} else if (d->episode) {
 		ret->recovered = true;
+		ret->released = released;
 		d->episode = false;
 		d->has_leak = false;
 	}

@@ -30,11 +30,12 @@ enum fdw_pattern {
 	FDW_PATTERN_RETRY_LOOP, /* bursts of one kind at a regular period, constant gain, no closes
 				 */
 	FDW_PATTERN_AT_LIMIT,	/* flat at (or within a few fds of) the soft limit */
+	FDW_PATTERN_RISING_TROUGHS, /* cycles that release most of each ramp, each trough higher */
 	FDW_PATTERN_MAX,
 };
 
 /* Names used in logs, journald fields and the API: "ok", "growing", ...; "none", "linear",
- * "stepwise", "retry-loop", "at-limit". */
+ * "stepwise", "retry-loop", "at-limit", "rising-troughs". */
 const char *fdw_state_to_string(enum fdw_state s);
 const char *fdw_pattern_to_string(enum fdw_pattern p);
 /* "file", "pipe", "socket", "dup", "eventfd", "epoll", "signalfd", "timerfd", "inotify",
@@ -61,8 +62,10 @@ struct detect_sample {
 	uint64_t bursts;  /* see struct fdw_counts */
 	uint64_t burst_gap_sum_us;
 	uint64_t burst_gap_sq_us;
-	bool counted; /* the probe counted this process's fd syscalls during this sample's interval
-		       */
+	/* The probe counted this process's fd syscalls during this sample's interval. When false
+	 * the counters above did not advance and only fds and the limits are known: the detector
+	 * then makes no claim about kinds, closes or cadence from that interval. */
+	bool counted;
 };
 
 /* Tunables; detect_config_init() sets the built-in defaults ([Detect] in fdwatch.conf). */
@@ -70,12 +73,16 @@ struct detect_config {
 	uint64_t min_growth;	 /* fds of net growth before anything but ok */
 	uint64_t leak_min_sec;	 /* seconds of sustained growth before leaking */
 	double critical_eta_sec; /* leaking with an ETA below this is critical */
-	double critical_percent; /* or this share of the soft limit in use (0..100) */
-	uint64_t near_limit_fds; /* flat within this many fds of the limit: critical */
+	double critical_percent; /* near the limit: this share of the soft limit in use (0..100) */
+	uint64_t near_limit_fds; /* ... or within this many fds of it; flat there: a warning,
+				  * moving towards it: critical */
 	uint64_t cooldown_sec;	 /* a state must hold this long before it is lowered */
 	uint64_t window_sec;	 /* longest history kept, seconds */
 };
 void detect_config_init(struct detect_config *c);
+/* Is a process with fds open near its soft limit (critical_percent of it, or within
+ * near_limit_fds, at most 1/16 of it)? False when the limit is unknown or unlimited. */
+bool detect_near_limit(const struct detect_config *c, uint64_t fds, uint64_t soft_limit);
 
 struct detect_verdict {
 	enum fdw_state state;
@@ -85,14 +92,20 @@ struct detect_verdict {
 	double confidence;	 /* 0..1 */
 	uint32_t kinds;		 /* bit (1 << enum fdw_kind) for each kind that grew */
 	enum fdw_kind main_kind; /* the kind that grew most; meaningful only when kinds != 0 */
-	double period_sec;	 /* retry loop: time between attempts; 0 otherwise */
-	double per_attempt;	 /* retry loop: net fds gained per attempt */
-	uint64_t closed_recent;	 /* closes in the judged window */
+	double period_sec;	 /* retry loop: time between attempts; rising troughs: between
+				  * cycles; 0 otherwise */
+	double per_attempt;	 /* retry loop: net fds gained per attempt; rising troughs: the
+				  * rise of the trough per cycle */
+	uint64_t closed_recent;	 /* closes in the judged window (meaningful when counted) */
+	bool counted;		 /* kinds, closed_recent and the cadence come from counters the
+				  * probe advanced over the whole judged window */
 	int fail_nr;		 /* exhausted: the syscall that failed, -1 otherwise */
 	int fail_err;		 /* exhausted: EMFILE or ENFILE (positive), 0 otherwise */
 	uint64_t fails;		 /* exhausted: EMFILE+ENFILE failures seen in total */
-	bool recovered;		 /* this sample lowered the state to ok after leaking, critical or
-				  * exhausted (leak stopped, fds released): once per episode */
+	bool recovered;		 /* this sample lowered the state below leaking after leaking,
+				  * critical or exhausted: once per episode, whatever state it
+				  * falls to; pattern then names what the episode was */
+	bool released;		 /* ... because the process gave most of its growth back */
 };
 
 struct detector;

@@ -130,6 +130,23 @@ int proc_table_refresh_identity(struct proc_table *t, struct proc_entry *e)
 	return 0;
 }
 
+/*
+ * A child first seen within INHERIT_WINDOW_SEC of its start holds what it got
+ * from its parent at fork (up to the parent's count), not fds it opened. 10 s:
+ * a new PID that makes no fd syscall is found by the rescan (every 5 s by
+ * default) and the tick after it. Children of PID 1 (services) are their own.
+ */
+#define INHERIT_WINDOW_SEC 10
+
+static void entry_note_inherited(struct proc_table *t, struct proc_entry *e, uint64_t now_ns)
+{
+	const struct proc_entry *parent = e->ppid > 1 ? proc_table_get(t, e->ppid) : NULL;
+	uint64_t tps = proc_ticks_per_sec(), now_ticks = now_ns / (NSEC_PER_SEC / tps);
+
+	if (parent && now_ticks <= e->start_ticks + INHERIT_WINDOW_SEC * tps)
+		e->inherited_fds = MIN(e->fds, parent->fds);
+}
+
 /* A new entry for pid, baselined from /proc; start_ticks must match when given (non-zero). */
 static int entry_new(struct proc_table *t, pid_t pid, uint64_t want_start, uint64_t now_ns,
 		     struct proc_entry **ret)
@@ -151,6 +168,7 @@ static int entry_new(struct proc_table *t, pid_t pid, uint64_t want_start, uint6
 		return -ENOMEM;
 	e->pid = pid;
 	e->start_ticks = st.start_ticks;
+	e->ppid = st.ppid;
 	e->max_fd = -1;
 	e->last_fail_nr = -1;
 	e->first_seen_ns = now_ns;
@@ -169,6 +187,7 @@ static int entry_new(struct proc_table *t, pid_t pid, uint64_t want_start, uint6
 		return r;
 	}
 	e->reconciled_ns = now_ns;
+	entry_note_inherited(t, e, now_ns);
 	HASH_ADD_INT(t->hash, pid, e);
 	t->n++;
 	*ret = e;
@@ -368,6 +387,8 @@ void proc_entry_to_sample(const struct proc_entry *e, uint64_t now_ns, struct de
 	    .bursts = e->bursts,
 	    .burst_gap_sum_us = e->burst_gap_sum_us,
 	    .burst_gap_sq_us = e->burst_gap_sq_us,
+	    /* The probe is attached for the daemon's whole life: it counts every fd syscall. */
+	    .counted = true,
 	};
 	memcpy(ret->created, e->created, sizeof(ret->created));
 	/* What the probe could not see still counts, as "other". */

@@ -37,6 +37,9 @@ struct proc_entry {
 	char *cgroup;
 	char *unit;			    /* systemd unit, or NULL */
 	struct cgroup_container *container; /* container and pod from the cgroup, or NULL */
+	pid_t ppid;
+	uint64_t inherited_fds; /* fds it held when first seen just after its fork, up to its
+				 * parent's count then: its parent's, not its own (0: none known) */
 
 	uint64_t fds; /* exact open fds at the latest reconciliation + what the probe saw since */
 	uint64_t soft_limit, hard_limit;

@@ -172,12 +172,17 @@ static void watch_judge(struct watch *w, struct proc_entry *e, uint64_t now_ns)
 	    .hard_limit = e->hard_limit,
 	    .exited = e->exited,
 	    .fail_syscall = fdw_syscall_name(e->verdict.fail_nr),
+	    .ppid = e->ppid,
+	    .inherited_fds = e->inherited_fds,
 	    .top_target = top_target,
 	    .top_site = top_site,
 	    .container = e->container,
 	};
+	const struct proc_entry *parent = proc_table_get(w->procs, e->ppid);
 	int r;
 
+	if (parent)
+		subj.parent_comm = parent->comm;
 	if (w->ops.describe)
 		w->ops.describe(w->ops.userdata, e, now_ns, top_target, sizeof(top_target),
 				top_site, sizeof(top_site));

@@ -109,16 +109,28 @@ static const struct {
       {FDW_STATE_CRITICAL, .want = ALERT_CRITICAL},
       {FDW_STATE_EXHAUSTED, .want = ALERT_EXHAUSTED},
       {FDW_STATE_CRITICAL, .want = NONE},
-      {FDW_STATE_GROWING, .want = NONE},
+      {FDW_STATE_LEAKING, .want = NONE},
       {FDW_STATE_OK, .recovered = true, .want = ALERT_RECOVERED},
       {FDW_STATE_OK, .want = NONE}},
      8},
+    /* Every alerted episode closes once, whatever state it falls back to. */
+    {"falls back to growing: closed there",
+     {{FDW_STATE_LEAKING, .want = ALERT_LEAK},
+      {FDW_STATE_GROWING, .want = ALERT_RECOVERED},
+      {FDW_STATE_OK, .want = NONE},
+      {FDW_STATE_OK, .exited = true, .want = NONE}},
+     4},
     {"straight to critical", {{FDW_STATE_CRITICAL, .want = ALERT_CRITICAL}}, 1},
     {"straight to exhausted", {{FDW_STATE_EXHAUSTED, .want = ALERT_EXHAUSTED}}, 1},
-    {"falls are silent",
+    {"falls within the episode are silent",
      {{FDW_STATE_CRITICAL, .want = ALERT_CRITICAL},
       {FDW_STATE_LEAKING, .want = NONE},
-      {FDW_STATE_GROWING, .want = NONE}},
+      {FDW_STATE_GROWING, .want = ALERT_RECOVERED}},
+     3},
+    {"exit while exhausted: one closing line",
+     {{FDW_STATE_EXHAUSTED, .want = ALERT_EXHAUSTED},
+      {FDW_STATE_EXHAUSTED, .exited = true, .want = ALERT_RECOVERED},
+      {FDW_STATE_EXHAUSTED, .exited = true, .want = NONE}},
      3},
     {"exit while leaking",
      {{FDW_STATE_GROWING, .want = NONE},
@@ -176,6 +188,9 @@ static void test_transitions(void **state)
 				assert_int_equal(al->seq, sent);
 				assert_int_equal(al->verdict.state, st->state);
 				assert_int_equal(al->exited, got == ALERT_RECOVERED && st->exited);
+				assert_int_equal(al->end, got != ALERT_RECOVERED ? ALERT_END_NONE
+							  : st->exited		 ? ALERT_END_EXITED
+								       : ALERT_END_STOPPED);
 			}
 			prev = st->state;
 		}
@@ -211,12 +226,28 @@ static void test_rate_limit(void **state)
 				 ALERT_LEAK);
 		assert_int_equal(al->suppressed, 0);
 	}
+	/* Another story within 5 min is news (a sawtooth's first ramp, then its rising troughs). */
+	{
+		struct alert_subject other = subject(9);
+		struct detect_verdict troughs = leak;
+
+		other.comm = "worker"; /* another group: python3 of backend.service had its 3 */
+		troughs.pattern = FDW_PATTERN_RISING_TROUGHS;
+		assert_int_equal(judge(a, &other, FDW_STATE_OK, &leak, 3 * MIN_NS, NULL),
+				 ALERT_LEAK);
+		assert_int_equal(judge(a, &other, FDW_STATE_LEAKING, &ok, 3 * MIN_NS + 1, NULL),
+				 ALERT_RECOVERED);
+		assert_int_equal(judge(a, &other, FDW_STATE_OK, &troughs, 3 * MIN_NS + 2, NULL),
+				 ALERT_LEAK);
+		assert_int_equal(judge(a, &other, FDW_STATE_LEAKING, &ok, 3 * MIN_NS + 3, NULL),
+				 ALERT_RECOVERED);
+	}
 	/* After 5 min it goes out again, carrying the count of what was held back. */
 	assert_int_equal(judge(a, &subj, FDW_STATE_OK, &leak, 6 * MIN_NS, &al), ALERT_LEAK);
 	assert_int_equal(al->suppressed, 2);
 	assert_int_equal(judge(a, &subj, FDW_STATE_LEAKING, &ok, 7 * MIN_NS, &al), ALERT_RECOVERED);
 	assert_int_equal(al->suppressed, 0);
-	assert_int_equal(alerts_sent(a), 5);
+	assert_int_equal(alerts_sent(a), 9);
 	assert_int_equal(alerts_suppressed(a), 2);
 	alerts_free(a);
 }
@@ -293,8 +324,13 @@ static void test_history(void **state)
 	assert_int_equal(n, 2);
 	assert_int_equal(v[0]->seq, 9);
 	assert_int_equal(alerts_history(a, 10, v, ELEMENTSOF(v)), 0);
+	/* Fewer asked than kept: the newest (the API asks for its configured HistorySize, which a
+	 * failed resize leaves larger than what the ring holds, or smaller). */
 	assert_int_equal(alerts_history(a, 0, v, 3), 3);
-	assert_int_equal(v[2]->seq, 9);
+	assert_int_equal(v[0]->seq, 8);
+	assert_int_equal(v[2]->seq, 10);
+	assert_int_equal(alerts_history(a, 7, v, 1), 1);
+	assert_int_equal(v[0]->seq, 10);
 
 	/* Shrinking keeps the newest; growing keeps them all and the order. */
 	alerts_set_config(a, &cfg);
@@ -340,20 +376,30 @@ static void test_messages(void **state)
 	al = make_alert(a, &subj, FDW_STATE_OK, &v);
 	assert_string_equal(al->message,
 			    "python3[4242] leaks pipe fds: 812/1024 open, +20/s, "
-			    "EMFILE in ~11 s; retry loop: +2 pipe every 0.10 s, none closed");
+			    "EMFILE in ~10 s; retry loop: +2 pipe every 0.10 s, none closed");
 	assert_int_equal(alert_format_message(al, small, sizeof(small)), -ENOBUFS);
 	assert_string_equal(small, "python3[4242] leaks pip");
 
-	/* It hits the limit. */
-	subj.fds = 1024;
+	/* It hits the limit: the count at the failure, not the one read after it (the process
+	 * may be exiting): all fd numbers below the soft limit, or all but one for pipe2(). */
+	subj.fds = 710;
 	subj.fail_syscall = "pipe2";
 	v = verdict(FDW_STATE_EXHAUSTED);
 	v.pattern = FDW_PATTERN_NONE;
 	v.fail_nr = 293;
 	v.fail_err = EMFILE;
 	al = make_alert(a, &subj, FDW_STATE_CRITICAL, &v);
-	assert_string_equal(al->message, "python3[4242] hit EMFILE in pipe2: 1024/1024 fds open");
+	assert_string_equal(al->message, "python3[4242] hit EMFILE in pipe2: 1023/1024 fds open");
 	assert_string_equal(al->syscall, "pipe2");
+	assert_int_equal(al->fds, 1023);
+	subj.fail_syscall = "openat";
+	al = make_alert(a, &subj, FDW_STATE_CRITICAL, &v);
+	assert_string_equal(al->message, "python3[4242] hit EMFILE in openat: 1024/1024 fds open");
+	subj.fds = 1030; /* the limit was lowered under it */
+	al = make_alert(a, &subj, FDW_STATE_CRITICAL, &v);
+	assert_int_equal(al->fds, 1030);
+	subj.fds = 1024;
+	subj.fail_syscall = "pipe2";
 	v.pattern = FDW_PATTERN_RETRY_LOOP;
 	al = make_alert(a, &subj, FDW_STATE_CRITICAL, &v);
 	assert_string_equal(al->message,
@@ -378,6 +424,13 @@ static void test_messages(void **state)
 	v.recovered = true;
 	assert_int_equal(alerts_judge(a, &subj, FDW_STATE_LEAKING, &v, 2, 2, &al), 1);
 	assert_string_equal(al->message, "python3[4242] stopped leaking: 30/1024 open");
+	v = verdict(FDW_STATE_LEAKING);
+	make_alert(a, &subj, FDW_STATE_OK, &v);
+	v = verdict(FDW_STATE_OK);
+	v.recovered = v.released = true;
+	assert_int_equal(alerts_judge(a, &subj, FDW_STATE_LEAKING, &v, 2, 2, &al), 1);
+	assert_string_equal(al->message, "python3[4242] released its fds: 30/1024 open");
+	assert_int_equal(al->end, ALERT_END_RELEASED);
 	v = verdict(FDW_STATE_LEAKING);
 	make_alert(a, &subj, FDW_STATE_OK, &v);
 	subj.exited = true;
@@ -411,25 +464,49 @@ static void test_messages(void **state)
 	assert_string_equal(al->message, "java[78] leaks file fds: 100/4096 open, +20/min, "
 					 "EMFILE in ~3 h; in steps, none closed");
 
-	/* Critical without a leak: at / near the limit. No kind known: "fds". */
+	/* Flat at / near the limit: a warning without rate or ETA, and its close. No kind known:
+	 * "fds". */
 	subj = subject(9);
 	subj.comm = "nginx";
 	subj.fds = 1024;
-	v = verdict(FDW_STATE_CRITICAL);
+	v = verdict(FDW_STATE_LEAKING);
 	v.pattern = FDW_PATTERN_AT_LIMIT;
 	v.rate = 0;
-	v.eta_sec = 0;
+	v.eta_sec = -1;
 	al = make_alert(a, &subj, FDW_STATE_OK, &v);
-	assert_string_equal(al->message,
-			    "nginx[9] is at its fd limit: 1024/1024 open, EMFILE in ~0 s");
+	assert_string_equal(al->message, "nginx[9] is at its fd limit: 1024/1024 open");
 	subj.pid = 10;
-	subj.fds = 1010;
-	v.rate = 0.5;
-	v.eta_sec = 28;
+	subj.fds = 990;
 	al = make_alert(a, &subj, FDW_STATE_OK, &v);
-	assert_string_equal(
-	    al->message,
-	    "nginx[10] is near its fd limit: 1010/1024 open, +30/min, EMFILE in ~28 s");
+	assert_string_equal(al->message, "nginx[10] is near its fd limit: 990/1024 open");
+	subj.fds = 500;
+	v = verdict(FDW_STATE_OK);
+	assert_int_equal(alerts_judge(a, &subj, FDW_STATE_LEAKING, &v, 2, 2, &al), 1);
+	assert_string_equal(al->message, "nginx[10] is no longer near its fd limit: 500/1024 open");
+	subj.fds = 1010;
+
+	/* A leak under a GC: the rise of its troughs per cycle. */
+	subj.pid = 12;
+	v = verdict(FDW_STATE_LEAKING);
+	v.pattern = FDW_PATTERN_RISING_TROUGHS;
+	v.kinds = 1U << FDW_KIND_FILE;
+	v.main_kind = FDW_KIND_FILE;
+	v.rate = 20.0 / 6;
+	v.eta_sec = 3599.9;
+	v.per_attempt = 20;
+	v.period_sec = 6;
+	al = make_alert(a, &subj, FDW_STATE_OK, &v);
+	assert_string_equal(al->message, "nginx[12] leaks file fds: 1010/1024 open, +3.3/s, EMFILE "
+					 "in ~60 min; its troughs rise +20 a cycle (every 6.00 s)");
+	/* A rate that prints as 1.0/s is "+1/s"; an ETA of 44.9 s is ~44 s, as FDWATCH_ETA_SEC. */
+	subj.pid = 13;
+	v = verdict(FDW_STATE_LEAKING);
+	v.rate = 0.99996;
+	v.eta_sec = 44.9;
+	v.counted = false; /* closes not counted: not claimed */
+	al = make_alert(a, &subj, FDW_STATE_OK, &v);
+	assert_string_equal(al->message, "nginx[13] leaks pipe fds: 1010/1024 open, +1/s, EMFILE "
+					 "in ~44 s; retry loop: +2 pipe every 0.10 s");
 	subj.pid = 11;
 	v = verdict(FDW_STATE_LEAKING);
 	v.pattern = FDW_PATTERN_LINEAR;
@@ -459,7 +536,7 @@ static const char *field(char **fields, int n, const char *key)
 static void test_fields(void **state)
 {
 	static const char *const want[][2] = {
-	    {"MESSAGE", "python3[4242] leaks pipe fds: 812/1024 open, +20/s, EMFILE in ~11 s; "
+	    {"MESSAGE", "python3[4242] leaks pipe fds: 812/1024 open, +20/s, EMFILE in ~10 s; "
 			"retry loop: +2 pipe every 0.10 s, none closed"},
 	    {"MESSAGE_ID", "eae34490cdbe4b8ab8fb1f33501a153f"},
 	    {"PRIORITY", "2"},
@@ -545,7 +622,147 @@ static void test_fields(void **state)
 	assert_null(field(fields, n, "FDWATCH_SYSCALL"));
 	assert_string_equal(field(fields, n, "PRIORITY"), "4");
 	assert_string_equal(field(fields, n, "FDWATCH_TYPE"), "leak");
+	assert_null(field(fields, n, "FDWATCH_END"));
 	alert_fields_free(fields, n);
+
+	/* Closing lines say how the episode ended and the state truthfully: an exit after
+	 * EMFILE is "exited", not "exhausted". */
+	subj.exited = true;
+	v = verdict(FDW_STATE_EXHAUSTED);
+	assert_int_equal(alerts_judge(a, &subj, FDW_STATE_LEAKING, &v, 9, 9, &al), 1);
+	n = alert_to_fields(al, fields, ELEMENTSOF(fields));
+	assert_string_equal(field(fields, n, "FDWATCH_TYPE"), "recovered");
+	assert_string_equal(field(fields, n, "FDWATCH_STATE"), "exited");
+	assert_string_equal(field(fields, n, "FDWATCH_END"), "exited");
+	assert_string_equal(field(fields, n, "PRIORITY"), "5");
+	alert_fields_free(fields, n);
+	subj = subject(6);
+	v = verdict(FDW_STATE_LEAKING);
+	make_alert(a, &subj, FDW_STATE_OK, &v);
+	v = verdict(FDW_STATE_GROWING);
+	assert_int_equal(alerts_judge(a, &subj, FDW_STATE_LEAKING, &v, 10, 10, &al), 1);
+	n = alert_to_fields(al, fields, ELEMENTSOF(fields));
+	assert_string_equal(field(fields, n, "FDWATCH_STATE"), "growing");
+	assert_string_equal(field(fields, n, "FDWATCH_END"), "stopped");
+	alert_fields_free(fields, n);
+	/* The rise of a leak under a GC. */
+	subj = subject(7);
+	v = verdict(FDW_STATE_LEAKING);
+	v.pattern = FDW_PATTERN_RISING_TROUGHS;
+	v.per_attempt = 20;
+	v.period_sec = 6;
+	al = make_alert(a, &subj, FDW_STATE_OK, &v);
+	n = alert_to_fields(al, fields, ELEMENTSOF(fields));
+	assert_string_equal(field(fields, n, "FDWATCH_PATTERN"), "rising-troughs");
+	assert_string_equal(field(fields, n, "FDWATCH_RISE_PER_CYCLE"), "20");
+	assert_string_equal(field(fields, n, "FDWATCH_PERIOD_SEC"), "6");
+	assert_null(field(fields, n, "FDWATCH_PER_ATTEMPT"));
+	alert_fields_free(fields, n);
+	alerts_free(a);
+}
+
+/*
+ * Processes of one unit and comm share a rate limit: 21 database backends flat
+ * near their limit get one warning (and one closing line), 12 children of a
+ * leaking shell at most Burst alerts; other groups are not affected.
+ */
+static void test_group_rate_limit(void **state)
+{
+	struct alerts *a = new_alerts(5 * MIN_NS, 3, 64);
+	struct detect_verdict flat = verdict(FDW_STATE_LEAKING), leak = verdict(FDW_STATE_LEAKING),
+			      ok = verdict(FDW_STATE_OK);
+	unsigned sent = 0, closed = 0;
+
+	flat.pattern = FDW_PATTERN_AT_LIMIT;
+	flat.rate = 0;
+	flat.eta_sec = -1;
+	for (pid_t pid = 100; pid < 121; pid++) {
+		struct alert_subject subj = subject(pid);
+
+		subj.comm = "postgres";
+		subj.unit = "postgresql.service";
+		sent +=
+		    judge(a, &subj, FDW_STATE_OK, &flat, pid * NSEC_PER_SEC, NULL) == ALERT_LEAK;
+	}
+	assert_int_equal(sent, 1);
+	for (pid_t pid = 100; pid < 121; pid++) {
+		struct alert_subject subj = subject(pid);
+
+		subj.comm = "postgres";
+		subj.unit = "postgresql.service";
+		closed += judge(a, &subj, FDW_STATE_LEAKING, &ok, MIN_NS + pid * NSEC_PER_SEC,
+				NULL) == ALERT_RECOVERED;
+	}
+	assert_int_equal(closed, 1);
+	/* The same comm in another unit is another group. */
+	{
+		struct alert_subject subj = subject(200);
+
+		subj.comm = "postgres";
+		subj.unit = "other.service";
+		assert_int_equal(judge(a, &subj, FDW_STATE_OK, &flat, 2 * MIN_NS, NULL),
+				 ALERT_LEAK);
+	}
+	sent = 0;
+	for (pid_t pid = 300; pid < 312; pid++) {
+		struct alert_subject subj = subject(pid);
+
+		subj.comm = "sh";
+		subj.unit = NULL;
+		sent += judge(a, &subj, FDW_STATE_OK, &leak, 2 * MIN_NS + pid, NULL) == ALERT_LEAK;
+	}
+	assert_int_equal(sent, 3);
+	/* Children of a shell, each flat near its limit with the shell's fds: one alert, saying
+	 * they are inherited; a child whose fds are its own is not one of them. */
+	sent = 0;
+	for (pid_t pid = 500; pid < 512; pid++) {
+		struct alert_subject subj = subject(pid);
+		const struct alert *al;
+		char *fields[ALERT_FIELDS_MAX];
+		int n;
+
+		subj.comm = "sleep";
+		subj.unit = NULL;
+		subj.fds = 154;
+		subj.soft_limit = 160;
+		subj.ppid = 499;
+		subj.parent_comm = "bash";
+		subj.inherited_fds = 150;
+		if (judge(a, &subj, FDW_STATE_OK, &flat, 3 * MIN_NS + pid, &al) == NONE)
+			continue;
+		sent++;
+		assert_string_equal(al->message,
+				    "sleep[500] is near its fd limit: 154/160 open, 150 "
+				    "inherited from bash[499]");
+		n = alert_to_fields(al, fields, ELEMENTSOF(fields));
+		assert_string_equal(field(fields, n, "FDWATCH_INHERITED_FDS"), "150");
+		assert_string_equal(field(fields, n, "FDWATCH_PPID"), "499");
+		alert_fields_free(fields, n);
+	}
+	assert_int_equal(sent, 1);
+	{
+		struct alert_subject subj = subject(520);
+		const struct alert *al;
+
+		subj.comm = "sleep";
+		subj.unit = NULL;
+		subj.fds = 154;
+		subj.soft_limit = 160;
+		subj.ppid = 499;
+		subj.inherited_fds = 20;
+		assert_int_equal(judge(a, &subj, FDW_STATE_OK, &flat, 3 * MIN_NS, &al), ALERT_LEAK);
+		assert_string_equal(al->message, "sleep[520] is near its fd limit: 154/160 open");
+		assert_int_equal(al->inherited_fds, 0);
+	}
+	/* After the interval the group may speak again. */
+	{
+		struct alert_subject subj = subject(400);
+
+		subj.comm = "postgres";
+		subj.unit = "postgresql.service";
+		assert_int_equal(judge(a, &subj, FDW_STATE_OK, &flat, 7 * MIN_NS, NULL),
+				 ALERT_LEAK);
+	}
 	alerts_free(a);
 }
 
@@ -598,6 +815,7 @@ int main(void)
 	    cmocka_unit_test(test_burst_and_exhausted),
 	    cmocka_unit_test(test_pid_reuse_and_forget),
 	    cmocka_unit_test(test_history),
+	    cmocka_unit_test(test_group_rate_limit),
 	    cmocka_unit_test(test_messages),
 	    cmocka_unit_test(test_fields),
 	    cmocka_unit_test(test_catalog),

@@ -122,6 +122,35 @@ static void test_kernel_threads_not_tracked(void **state)
 	assert_int_equal(proc_table_size(c->t), 1);
 }
 
+/* A child seen just after its fork holds its parent's fds; one seen later, or init's, its own. */
+static void test_inherited_fds(void **state)
+{
+	uint64_t tps = proc_ticks_per_sec(), now = 1000 * NSEC_PER_SEC;
+	struct ctx *c = *state;
+	struct proc_entry *e = NULL;
+	char buf[256];
+	int n;
+
+	fixture_proc(c->root, 300, "bash", 10 * tps, 0, 154);
+	assert_int_equal(proc_table_add(c->t, 300, now, &e), 0);
+	assert_int_equal(e->ppid, 1);
+	assert_int_equal(e->inherited_fds, 0); /* a child of init */
+	for (int pid = 301; pid <= 303; pid++) {
+		/* 301: 1 s old with the parent's 154 and 2 of its own; 302: 1 min old; 303: its
+		 * parent is not tracked. */
+		unsigned long long start = (pid == 302 ? 940 : 999) * tps;
+
+		fixture_proc(c->root, pid, "sleep", start, 0, pid == 301 ? 156 : 150);
+		n = snprintf(buf, sizeof(buf),
+			     "%d (sleep) S %d 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %llu 0 0 0\n",
+			     pid, pid == 303 ? 999 : 300, start);
+		fixture_write(c->root, pid, "stat", buf, (size_t)n);
+		assert_int_equal(proc_table_add(c->t, pid, now, &e), 0);
+		assert_int_equal(e->ppid, pid == 303 ? 999 : 300);
+		assert_int_equal(e->inherited_fds, pid == 301 ? 154 : 0);
+	}
+}
+
 static void test_counts_baseline_then_diff(void **state)
 {
 	struct ctx *c = *state;
@@ -350,6 +379,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_add_baseline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_container_identity, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kernel_threads_not_tracked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_inherited_fds, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counts_baseline_then_diff, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reconcile_books_unseen, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pid_reuse, setup, teardown),

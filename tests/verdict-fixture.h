@@ -22,6 +22,7 @@ static inline struct detect_verdict verdict(enum fdw_state st)
 	    .main_kind = FDW_KIND_PIPE,
 	    .period_sec = 0.1,
 	    .per_attempt = 2,
+	    .counted = true,
 	    .fail_nr = -1,
 	};
 }
