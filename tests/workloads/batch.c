@@ -29,6 +29,7 @@
  *   release <t> <fds> <wall>     each time a batch is closed (sawtooth, warmup)
  *   hold <t> <fds> <wall>        when the count stops moving (startup, near, fork)
  *   progress <t> <fds> <n>       once a second (n: churned pairs, or children forked)
+ *   child <pid>                  each child forked (fork), so a test judges only its own
  *   done <t> <fds>
  */
 #include <errno.h>
@@ -270,6 +271,7 @@ int main(int argc, char **argv)
 				nanosleep(&l, NULL);
 				_exit(0);
 			}
+			printf("child %d\n", (int)pid);
 			count++;
 			next_fork += every * 1e9;
 		}
