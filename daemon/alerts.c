@@ -552,14 +552,8 @@ static void format_duration(char *s, size_t size, double sec)
 {
 	if (sec < 10)
 		snprintf(s, size, "%.2f s", sec);
-	else if (sec < 120)
-		snprintf(s, size, "%.0f s", sec);
-	else if (sec < 7200)
-		snprintf(s, size, "%.0f min", sec / 60);
-	else if (sec < 172800)
-		snprintf(s, size, "%.0f h", sec / 3600);
 	else
-		snprintf(s, size, "%.0f d", sec / 86400);
+		format_span(s, size, sec);
 }
 
 /* "~10 s" to EMFILE: whole seconds below two minutes, cut as FDWATCH_ETA_SEC is. */

@@ -729,21 +729,6 @@ static bool startswith_label(const char *label, const char *prefix)
 	return strncmp(label, prefix, strlen(prefix)) == 0;
 }
 
-/* "41 s", "3 min", "2 h": ages in alerts and `show`. */
-static void format_age(char *s, size_t size, uint64_t ns)
-{
-	double sec = (double)ns / 1e9;
-
-	if (sec < 120)
-		snprintf(s, size, "%.0f s", sec);
-	else if (sec < 7200)
-		snprintf(s, size, "%.0f min", sec / 60);
-	else if (sec < 172800)
-		snprintf(s, size, "%.0f h", sec / 3600);
-	else
-		snprintf(s, size, "%.0f d", sec / 86400);
-}
-
 int census_group_describe(const struct census_group *g, uint64_t now_realtime_ns, char *buf,
 			  size_t size)
 {
@@ -753,7 +738,7 @@ int census_group_describe(const struct census_group *g, uint64_t now_realtime_ns
 	if (g->oldest_ns && now_realtime_ns >= g->oldest_ns) {
 		char a[24];
 
-		format_age(a, sizeof(a), now_realtime_ns - g->oldest_ns);
+		format_span(a, sizeof(a), (double)(now_realtime_ns - g->oldest_ns) / 1e9);
 		snprintf(age, sizeof(age), ", oldest %s", a);
 	}
 	switch (g->kind) {

@@ -400,24 +400,21 @@ static int cmd_status(void)
 
 static cJSON *list_params(bool with_limit)
 {
+	const struct {
+		const char *name, *value;
+	} strings[] = {
+	    {"unit", arg.unit},		  {"comm", arg.comm},	{"runtime", arg.runtime},
+	    {"container", arg.container}, {"pod_uid", arg.pod}, {"state", arg.state},
+	};
 	cJSON *p = cJSON_CreateObject();
 
 	if (!p)
 		return NULL;
 	if (arg.has_uid)
 		json_add_u64(p, "uid", arg.uid);
-	if (arg.unit)
-		cJSON_AddStringToObject(p, "unit", arg.unit);
-	if (arg.comm)
-		cJSON_AddStringToObject(p, "comm", arg.comm);
-	if (arg.runtime)
-		cJSON_AddStringToObject(p, "runtime", arg.runtime);
-	if (arg.container)
-		cJSON_AddStringToObject(p, "container", arg.container);
-	if (arg.pod)
-		cJSON_AddStringToObject(p, "pod_uid", arg.pod);
-	if (arg.state)
-		cJSON_AddStringToObject(p, "state", arg.state);
+	for (size_t i = 0; i < ELEMENTSOF(strings); i++)
+		if (strings[i].value)
+			cJSON_AddStringToObject(p, strings[i].name, strings[i].value);
 	if (with_limit && arg.has_limit)
 		json_add_u64(p, "limit", arg.limit);
 	return p;

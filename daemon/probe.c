@@ -533,60 +533,80 @@ int probe_consume_events(struct probe *p)
 	return ring_buffer__consume(p->rb);
 }
 
-static int probe_read_slow(struct probe *p, probe_counts_fn cb, void *userdata)
+/* The largest key of a map that map_walk() reads ("procs": __u32, "sites": struct fdw_site_key). */
+#define MAP_KEY_MAX 16
+_Static_assert(sizeof(__u32) <= MAP_KEY_MAX && sizeof(struct fdw_site_key) <= MAP_KEY_MAX,
+	       "MAP_KEY_MAX holds every key map_walk() reads");
+
+/*
+ * Every entry of the hash map fd (keys of key_size <= MAP_KEY_MAX, values of value_size bytes) to
+ * cb(key, value, userdata): in batches of n through the caller's keys and values buffers (n
+ * entries each) while *batch_ok; without batch ops (the kernel refuses the first batch: then
+ * *batch_ok is cleared) one syscall pair per entry, skipping entries deleted meanwhile. 0, the
+ * first negative return of cb, or -errno.
+ */
+static int map_walk(int fd, size_t key_size, size_t value_size, void *keys, void *values, __u32 n,
+		    bool *batch_ok, int (*cb)(const void *key, const void *value, void *userdata),
+		    void *userdata)
 {
-	int fd = bpf_map__fd(p->skel->maps.procs);
-	__u32 key, next;
-	__u32 *prev = NULL;
-	int r;
-
-	/* The fallback for kernels without batch ops: one syscall pair per entry. */
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct fdw_counts c;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &c) < 0)
-			continue; /* deleted meanwhile */
-		r = cb(userdata, (pid_t)key, &c);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-int probe_read_counts(struct probe *p, probe_counts_fn cb, void *userdata)
-{
-	int fd = bpf_map__fd(p->skel->maps.procs);
-	__u32 in = 0, out = 0;
+	_Alignas(8) char in[MAP_KEY_MAX], out[MAP_KEY_MAX], key[MAP_KEY_MAX], next[MAP_KEY_MAX];
+	const char *prev = NULL;
 	bool first = true;
 	int r;
 
-	if (!p->batch_ok)
-		return probe_read_slow(p, cb, userdata);
-	for (;;) {
-		__u32 count = BATCH;
+	while (*batch_ok) {
+		__u32 count = n;
 
-		r = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, p->keys, p->values, &count,
-					 NULL);
+		r = bpf_map_lookup_batch(fd, first ? NULL : in, out, keys, values, &count, NULL);
 		if (r < 0 && r != -ENOENT) {
 			if (first && (r == -EINVAL || r == -ENOTSUP || r == -524 /* ENOTSUPP */)) {
-				p->batch_ok = false;
-				return probe_read_slow(p, cb, userdata);
+				*batch_ok = false;
+				break;
 			}
 			return r;
 		}
 		for (__u32 i = 0; i < count; i++) {
-			int k = cb(userdata, (pid_t)p->keys[i], &p->values[i]);
+			int k = cb((const char *)keys + i * key_size,
+				   (const char *)values + i * value_size, userdata);
 
 			if (k < 0)
 				return k;
 		}
 		if (r == -ENOENT)
 			return 0;
-		in = out;
+		memcpy(in, out, key_size);
 		first = false;
 	}
+	while (bpf_map_get_next_key(fd, prev, next) == 0) {
+		memcpy(key, next, key_size);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, values) < 0)
+			continue; /* deleted meanwhile */
+		r = cb(key, values, userdata);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+struct counts_walk {
+	probe_counts_fn cb;
+	void *userdata;
+};
+
+static int counts_walk_one(const void *key, const void *value, void *userdata)
+{
+	const struct counts_walk *w = userdata;
+
+	return w->cb(w->userdata, (pid_t) * (const __u32 *)key, value);
+}
+
+int probe_read_counts(struct probe *p, probe_counts_fn cb, void *userdata)
+{
+	struct counts_walk w = {.cb = cb, .userdata = userdata};
+
+	return map_walk(bpf_map__fd(p->skel->maps.procs), sizeof(*p->keys), sizeof(*p->values),
+			p->keys, p->values, BATCH, &p->batch_ok, counts_walk_one, &w);
 }
 
 int probe_lookup(struct probe *p, pid_t tgid, struct fdw_counts *ret)
@@ -637,53 +657,34 @@ static void probe_sites_size(struct probe *p, const struct probe_options *o)
 	bpf_map__set_max_entries(p->skel->maps.stacks, o->max_stacks ?: STACKS_MAX_DEFAULT);
 }
 
-/* Walk "sites" in batches; cb gets each (key, value). Falls back to one lookup per key. */
+struct sites_walk {
+	struct probe *p;
+	int (*cb)(struct probe *p, const struct fdw_site_key *k, const struct fdw_site *v,
+		  void *ud);
+	void *ud;
+};
+
+static int sites_walk_one(const void *key, const void *value, void *userdata)
+{
+	const struct sites_walk *w = userdata;
+
+	return w->cb(w->p, key, value, w->ud);
+}
+
+/* Walk "sites" (map_walk()); cb gets each (key, value). */
 static int sites_walk(struct probe *p,
 		      int (*cb)(struct probe *p, const struct fdw_site_key *k,
 				const struct fdw_site *v, void *ud),
 		      void *ud)
 {
-	int fd = bpf_map__fd(p->skel->maps.sites);
 	_cleanup_free_ struct fdw_site_key *keys = calloc(SITES_BATCH, sizeof(*keys));
 	_cleanup_free_ struct fdw_site *vals = calloc(SITES_BATCH, sizeof(*vals));
-	struct fdw_site_key in, out, key, next, *prev = NULL;
-	bool first = true;
-	int r;
+	struct sites_walk w = {.p = p, .cb = cb, .ud = ud};
 
 	if (!keys || !vals)
 		return -ENOMEM;
-	while (p->batch_ok) {
-		__u32 count = SITES_BATCH;
-
-		r = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
-		if (r < 0 && r != -ENOENT) {
-			if (first && (r == -EINVAL || r == -ENOTSUP || r == -524 /* ENOTSUPP */))
-				break;
-			return r;
-		}
-		for (__u32 i = 0; i < count; i++) {
-			int k = cb(p, &keys[i], &vals[i], ud);
-
-			if (k < 0)
-				return k;
-		}
-		if (r == -ENOENT)
-			return 0;
-		in = out;
-		first = false;
-	}
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		struct fdw_site v;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v) < 0)
-			continue;
-		r = cb(p, &key, &v, ud);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	return map_walk(bpf_map__fd(p->skel->maps.sites), sizeof(*keys), sizeof(*vals), keys, vals,
+			SITES_BATCH, &p->batch_ok, sites_walk_one, &w);
 }
 
 struct sites_read_ctx {

@@ -182,19 +182,6 @@ int sites_merge(struct sites_report *r)
 	return 0;
 }
 
-/* "12 s", "3 min": the age of a site's oldest fd. */
-static void format_age(char *s, size_t size, uint64_t ns)
-{
-	double sec = (double)ns / 1e9;
-
-	if (sec < 120)
-		snprintf(s, size, "%.0f s", sec);
-	else if (sec < 7200)
-		snprintf(s, size, "%.0f min", sec / 60);
-	else
-		snprintf(s, size, "%.0f h", sec / 3600);
-}
-
 int site_describe(const struct site *s, uint64_t now_boottime_ns, size_t max_frames, char *buf,
 		  size_t size)
 {
@@ -203,8 +190,9 @@ int site_describe(const struct site *s, uint64_t now_boottime_ns, size_t max_fra
 	char age[24];
 	int n;
 
-	format_age(age, sizeof(age),
-		   now_boottime_ns > s->oldest_ns ? now_boottime_ns - s->oldest_ns : 0);
+	format_span(age, sizeof(age),
+		    (double)(now_boottime_ns > s->oldest_ns ? now_boottime_ns - s->oldest_ns : 0) /
+			1e9);
 	n = snprintf(buf, size, "%" PRIu64 " fd%s by %s%s, oldest %s", s->fds,
 		     s->fds == 1 ? "" : "s", sc ?: "a syscall", sc ? "()" : "", age);
 	if (n < 0)

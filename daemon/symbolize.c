@@ -8,6 +8,7 @@
 #include <gelf.h>
 #include <inttypes.h>
 #include <libelf.h>
+#include <stddef.h>
 #include <sys/stat.h>
 
 #include "symbolize.h"
@@ -401,19 +402,33 @@ int symbolizer_load(struct symbolizer *s, pid_t pid)
 	return r < 0 ? r : 0;
 }
 
-/* The symbol covering addr; a size-0 symbol covers up to the next one. */
-static const struct sym *sym_find(const struct elf_file *f, uint64_t addr)
+/*
+ * How many of the n elements of size bytes at base start at or below addr: each begins with
+ * its uint64_t start address, and they are sorted by it (struct sym, struct perf_sym).
+ */
+static size_t starting_at_or_below(const void *base, size_t n, size_t size, uint64_t addr)
 {
-	size_t lo = 0, hi = f->n_syms;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		uint64_t a;
 
-		if (f->syms[mid].addr <= addr)
+		memcpy(&a, (const char *)base + mid * size, sizeof(a));
+		if (a <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return lo;
+}
+_Static_assert(offsetof(struct sym, addr) == 0, "struct sym starts with its address");
+_Static_assert(offsetof(struct perf_sym, addr) == 0, "struct perf_sym starts with its address");
+
+/* The symbol covering addr; a size-0 symbol covers up to the next one. */
+static const struct sym *sym_find(const struct elf_file *f, uint64_t addr)
+{
+	size_t lo = starting_at_or_below(f->syms, f->n_syms, sizeof(*f->syms), addr);
 	const struct sym *y;
 
 	if (lo == 0)
@@ -428,16 +443,8 @@ static const struct sym *sym_find(const struct elf_file *f, uint64_t addr)
 
 static const struct perf_sym *perf_find(const struct symbolizer *s, uint64_t addr)
 {
-	size_t lo = 0, hi = s->n_perf;
+	size_t lo = starting_at_or_below(s->perf, s->n_perf, sizeof(*s->perf), addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->perf[mid].addr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	if (lo == 0)
 		return NULL;
 	return addr < s->perf[lo - 1].addr + s->perf[lo - 1].size ? &s->perf[lo - 1] : NULL;

@@ -171,6 +171,19 @@ int parse_mode(const char *s, uint32_t *ret)
 	return 0;
 }
 
+char *format_span(char *buf, size_t size, double sec)
+{
+	if (sec < 120)
+		snprintf(buf, size, "%.0f s", sec);
+	else if (sec < 7200)
+		snprintf(buf, size, "%.0f min", sec / 60);
+	else if (sec < 172800)
+		snprintf(buf, size, "%.0f h", sec / 3600);
+	else
+		snprintf(buf, size, "%.0f d", sec / 86400);
+	return buf;
+}
+
 char *format_duration_ns(char *buf, size_t size, uint64_t ns)
 {
 	/* Largest first; all of these are suffixes parse_duration_ns() knows. */

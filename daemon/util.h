@@ -143,4 +143,10 @@ int parse_mode(const char *s, uint32_t *ret);
  */
 char *format_duration_ns(char *buf, size_t size, uint64_t ns);
 
+/*
+ * A span in words for people, rounded to its unit: "41 s" below two minutes, "3 min" below two
+ * hours, "5 h" below two days, then "3 d". Returns buf.
+ */
+char *format_span(char *buf, size_t size, double sec);
+
 #endif

@@ -46,6 +46,18 @@ const char varlink_service_description[] =
     "# Method is expected to be called with 'more' set to true, but wasn't\n"
     "error ExpectedMore ()\n";
 
+/* The filter parameters of ListProcesses and ListUnits (json.c reads them: proc_filter). */
+#define PROC_FILTER_PARAMS                                                                         \
+	"  uid: ?int,\n"                                                                           \
+	"  unit: ?string,\n"                                                                       \
+	"  comm: ?string,\n"                                                                       \
+	"  runtime: ?string,\n"                                                                    \
+	"  container: ?string,\n"                                                                  \
+	"  pod_uid: ?string,\n"                                                                    \
+	"  state: ?State,\n"                                                                       \
+	"  min_use_percent: ?float,\n"                                                             \
+	"  limit: ?int\n"
+
 const char varlink_fdwatch_description[] =
     "# fdwatch watches the file descriptors of every process and warns before\n"
     "# a leak ends in EMFILE (\"Too many open files\").\n"
@@ -342,16 +354,7 @@ const char varlink_fdwatch_description[] =
     "# name; container and pod_uid prefixes of the container id and pod UID; state\n"
     "# is the lowest state listed; min_use_percent the lowest share of the soft limit\n"
     "# in use (0-100); limit cuts the list (matched counts before the cut).\n"
-    "method ListProcesses(\n"
-    "  uid: ?int,\n"
-    "  unit: ?string,\n"
-    "  comm: ?string,\n"
-    "  runtime: ?string,\n"
-    "  container: ?string,\n"
-    "  pod_uid: ?string,\n"
-    "  state: ?State,\n"
-    "  min_use_percent: ?float,\n"
-    "  limit: ?int\n"
+    "method ListProcesses(\n" PROC_FILTER_PARAMS
     ") -> (processes: []ProcessSummary, matched: int)\n"
     "\n"
     "# Processes grouped by systemd unit (unit null: processes outside units), with\n"
@@ -366,17 +369,7 @@ const char varlink_fdwatch_description[] =
     "  leaking: int\n"
     ")\n"
     "\n"
-    "method ListUnits(\n"
-    "  uid: ?int,\n"
-    "  unit: ?string,\n"
-    "  comm: ?string,\n"
-    "  runtime: ?string,\n"
-    "  container: ?string,\n"
-    "  pod_uid: ?string,\n"
-    "  state: ?State,\n"
-    "  min_use_percent: ?float,\n"
-    "  limit: ?int\n"
-    ") -> (units: []UnitSummary)\n"
+    "method ListUnits(\n" PROC_FILTER_PARAMS ") -> (units: []UnitSummary)\n"
     "\n"
     "# What a process's open fds point at, from /proc and the kernel's sockets, taken\n"
     "# on demand (reused when younger than a second) and while it leaks.\n"

@@ -591,6 +591,24 @@ static void test_format_duration(void **state)
 	}
 }
 
+/* format_span(): the unit steps up at twice its size, and rounds. */
+static void test_format_span(void **state)
+{
+	static const struct {
+		double sec;
+		const char *text;
+	} cases[] = {
+	    {0, "0 s"},	   {41.4, "41 s"},   {119.4, "119 s"}, {120, "2 min"}, {7199, "120 min"},
+	    {7200, "2 h"}, {172799, "48 h"}, {172800, "2 d"},  {1e6, "12 d"},
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		char buf[32];
+
+		assert_string_equal(format_span(buf, sizeof(buf), cases[i].sec), cases[i].text);
+	}
+}
+
 static void test_parse_mode(void **state)
 {
 	static const struct {
@@ -1657,6 +1675,7 @@ int main(void)
 	    T(test_keys_invalid),
 	    T(test_duration_units),
 	    T(test_format_duration),
+	    T(test_format_span),
 	    T(test_parse_mode),
 	    T(test_log_level),
 	    T(test_syntax),

@@ -9,62 +9,11 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "idl-fixture.h"
 #include "sites.h"
 #include "syscalls.h"
 #include "util.h"
 #include "varlink.h"
-
-/* Field names of "type NAME (" in the io.fdwatch IDL (first nesting level, comments skipped). */
-static size_t idl_fields(const char *what, char names[][32], size_t max)
-{
-	const char *p = strstr(varlink_fdwatch_description, what);
-	size_t n = 0;
-	int depth = 0;
-
-	assert_non_null(p);
-	for (p = strchr(p, '('); *p; p++) {
-		if (*p == '#') {
-			p = strchr(p, '\n');
-			assert_non_null(p);
-			continue;
-		}
-		if (*p == '(' && ++depth)
-			continue;
-		if (*p == ')' && --depth == 0)
-			break;
-		if (depth == 1 && (isalpha((unsigned char)*p) || *p == '_') &&
-		    !isalnum((unsigned char)p[-1]) && p[-1] != '_') {
-			size_t k = strspn(
-			    p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
-
-			if (p[k] == ':') {
-				assert_true(n < max && k < 32);
-				memcpy(names[n], p, k);
-				names[n][k] = 0;
-				n++;
-			}
-			p += k - 1;
-		}
-	}
-	return n;
-}
-
-static void assert_matches_idl(const cJSON *o, const char *what)
-{
-	char names[64][32];
-	size_t n = idl_fields(what, names, 64), k = 0;
-
-	assert_true(n > 0);
-	for (const cJSON *f = o->child; f; f = f->next, k++) {
-		bool found = false;
-
-		for (size_t i = 0; i < n; i++)
-			found |= streq(names[i], f->string);
-		if (!found)
-			fail_msg("%s: field \"%s\" is not in the IDL", what, f->string);
-	}
-	assert_int_equal(k, n);
-}
 
 static int nr_of(const char *name)
 {

@@ -30,6 +30,7 @@ WORKLOADS = os.path.join(OUTPUT, "workloads")
 WORKLOAD_SRC = os.path.join(ROOT, "tests", "workloads")
 SOCKET = "/run/fdwatch/api.sock"
 JOURNALD = "/lib/systemd/systemd-journald"
+NOBODY = 65534
 
 
 # ---------------------------------------------------------------- TAP
@@ -137,6 +138,39 @@ def wait_for(cond, timeout, what="condition", interval=0.05):
         if time.monotonic() > deadline:
             raise TimeoutError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def as_nobody():
+    """The argv prefix that runs a command as nobody, without supplementary groups."""
+    return ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"]
+
+
+def as_nobody_child(fn, groups=()):
+    """fn() in a forked child running as nobody with these supplementary groups; its
+    JSON-able result (or {"exception": ...}) comes back through a pipe."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setgroups(list(groups))
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            res = fn()
+        except Exception as e:
+            res = {"exception": repr(e)}
+        os.write(w, json.dumps(res).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while True:
+        chunk = os.read(r, 1 << 20)
+        if not chunk:
+            break
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(data)
 
 
 def proc_fd_count(pid):

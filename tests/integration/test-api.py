@@ -33,9 +33,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fdwlib  # noqa: E402
-from fdwlib import Client, VarlinkError, wait_for  # noqa: E402
+from fdwlib import NOBODY, Client, VarlinkError, as_nobody, as_nobody_child, wait_for  # noqa: E402
 
-NOBODY = 65534
 MAX_REQUEST = 65536
 REQUEST_TIMEOUT = 2
 IDLE_TIMEOUT = 4
@@ -77,10 +76,6 @@ def ctl(*args, env=None, prefix=(), timeout=30):
     if "runtime error:" in p.stderr or "Sanitizer" in p.stderr:
         SANITIZER_REPORTS.append("fdwatchctl %s:\n%s" % (" ".join(args), p.stderr))
     return p.returncode, p.stdout, p.stderr
-
-
-def as_nobody():
-    return ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups"]
 
 
 def status():
@@ -1016,7 +1011,7 @@ def test_nonroot(tap, d, exe):
                     res["get%d" % target] = e.error
             res["own"] = fdwlib.call("io.fdwatch.GetProcess", {"pid": mine.pid})["process"]["uid"]
             return res
-        res = as_nobody_child([], query_as_nobody)
+        res = as_nobody_child(query_as_nobody)
         if "exception" in res:
             tap.ok(False, "nobody can use the API", res["exception"])
             return
@@ -1083,40 +1078,12 @@ def test_second_daemon(tap):
         shutil.rmtree(os.path.dirname(conf), ignore_errors=True)
 
 
-def as_nobody_child(groups, fn):
-    """fn() in a forked child running as nobody with these supplementary groups; its
-    JSON-able result (or {"exception": ...}) comes back through a pipe."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            os.setgroups(groups)
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            res = fn()
-        except Exception as e:
-            res = {"exception": repr(e)}
-        os.write(w, json.dumps(res).encode())
-        os._exit(0)
-    os.close(w)
-    data = b""
-    while True:
-        chunk = os.read(r, 1 << 20)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(data)
-
-
 def nobody_status(groups):
     """GetStatus and ListProcesses as nobody with these supplementary groups, in a child."""
-    return as_nobody_child(groups, lambda: {
+    return as_nobody_child(lambda: {
         "status": fdwlib.call("io.fdwatch.GetStatus"),
         "uids": sorted({p["uid"] for p in
-                        fdwlib.call("io.fdwatch.ListProcesses")["processes"]})})
+                        fdwlib.call("io.fdwatch.ListProcesses")["processes"]})}, groups)
 
 
 def test_admin_group(tap, d):

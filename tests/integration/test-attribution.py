@@ -21,9 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fdwlib  # noqa: E402
-from fdwlib import VarlinkError, wait_for  # noqa: E402
+from fdwlib import VarlinkError, as_nobody, as_nobody_child, wait_for  # noqa: E402
 
-NOBODY = 65534
 CONFIG = """
 [Probe]
 TickSec=500ms
@@ -87,33 +86,6 @@ def group(census, kind):
     return None
 
 
-def as_nobody_child(fn):
-    """fn() in a forked child running as nobody; its JSON-able result comes back by a pipe."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(r)
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            res = fn()
-        except Exception as e:
-            res = {"exception": repr(e)}
-        os.write(w, json.dumps(res).encode())
-        os._exit(0)
-    os.close(w)
-    data = b""
-    while True:
-        chunk = os.read(r, 1 << 20)
-        if not chunk:
-            break
-        data += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(data)
-
-
 def alerts_for(jd, pid):
     return [e for e in jd.entries(SYSLOG_IDENTIFIER="fdwatchd") if e.get("OBJECT_PID") == str(pid)]
 
@@ -144,9 +116,8 @@ def run_all(tap, jd):
         "file": Run([leak, "--kind", "file", "--rate", "5", "--limit", "8192", "--duration", "45"]),
         "eventfd": Run([leak, "--kind", "eventfd", "--rate", "5", "--limit", "8192",
                         "--duration", "45"]),
-        "nobody": Run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
-                       leak, "--kind", "pipe", "--rate", "4", "--limit", "4096", "--duration",
-                       "45"]),
+        "nobody": Run(as_nobody() + [leak, "--kind", "pipe", "--rate", "4", "--limit", "4096",
+                                     "--duration", "45"]),
     }
     try:
         for name, r in runs.items():
@@ -275,8 +246,7 @@ def check_nobody(tap, root_pid, nobody_pid):
            "nobody: no census, sites or alert of root's leaking process", res)
     tap.ok(res.get("own") is not None and res["own"]["fds"] >= 10,
            "nobody: the census of its own leaking process", res)
-    p = subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY,
-                        "--clear-groups", fdwlib.FDWATCHCTL, "show", str(root_pid)],
+    p = subprocess.run(as_nobody() + [fdwlib.FDWATCHCTL, "show", str(root_pid)],
                        capture_output=True, text=True, timeout=30)
     tap.ok(p.returncode != 0 and "TCP" not in p.stdout and "shipper" not in p.stdout,
            "nobody: fdwatchctl show of root's process prints none of it", p.stdout + p.stderr)

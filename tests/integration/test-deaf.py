@@ -126,6 +126,20 @@ def wait_alert(pid, type_, timeout):
                            "%s alert of %d" % (type_, pid), interval=0.2)
 
 
+def leak_through_emfile(limit):
+    """leak_to_emfile(limit) to its exit: its exhausted alert, then its recovered one; its pid."""
+    leak = leak_to_emfile(limit)
+    try:
+        wait_alert(leak.pid, "exhausted", 30)
+        leak.wait(30)
+        wait_alert(leak.pid, "recovered", 15)
+    finally:
+        if leak.poll() is None:
+            leak.kill()
+        leak.wait()
+    return leak.pid
+
+
 def test_stalled_journal(tap, journald):
     config = "[Alert]\nJournalQueue=64\n"
     d = fdwlib.Daemon(ALWAYS, config=config).start()
@@ -138,15 +152,7 @@ def test_stalled_journal(tap, journald):
         tap.diag("journald stopped; its socket took %d filler datagrams, then EAGAIN" % took)
         sent0 = journal_stats().get("sent")
         with StatusPoller() as poller:
-            leak = leak_to_emfile(200)
-            try:
-                wait_alert(leak.pid, "exhausted", 30)
-                leak.wait(30)
-                wait_alert(leak.pid, "recovered", 15)
-            finally:
-                if leak.poll() is None:
-                    leak.kill()
-                leak.wait()
+            leak_pid = leak_through_emfile(200)
             time.sleep(1)
         slow = [t for t in poller.times if t >= STATUS_DEADLINE]
         tap.ok(len(poller.times) >= 10 and not slow and not poller.failures,
@@ -156,7 +162,7 @@ def test_stalled_journal(tap, journald):
                (len(poller.times), max(poller.times or [0]), slow, poller.failures[:3]))
         tap.diag("%d status replies while journald was stopped, slowest %.3f s" %
                  (len(poller.times), max(poller.times or [0])))
-        mine = history(leak.pid)
+        mine = history(leak_pid)
         types = [a["type"] for a in mine]
         tap.ok("exhausted" in types and "recovered" in types,
                "journald stopped: the leaker's alerts are in the history", types)
@@ -277,16 +283,7 @@ def test_shutdown(tap, journald, back_after):
 def test_stderr_priorities(tap):
     d = fdwlib.Daemon(ALWAYS + ["--no-journal"]).start()
     try:
-        leak = leak_to_emfile(120)
-        try:
-            wait_alert(leak.pid, "exhausted", 30)
-            leak.wait(30)
-            wait_alert(leak.pid, "recovered", 15)
-        finally:
-            if leak.poll() is None:
-                leak.kill()
-            leak.wait()
-        mine = history(leak.pid)
+        mine = history(leak_through_emfile(120))
     finally:
         d.stop()
     out = d.output().splitlines()

@@ -47,6 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload.h"
+
 #define MAX_HELD 65536
 #define TICK_NS	 1000000LL
 
@@ -55,29 +57,6 @@ static double rate = 20, peak = 100, keep, pause_sec, ramp = 3, every = 1, life 
 static long pool, batch = 16, gap = 30;
 static int held[MAX_HELD], n_held, listener = -1;
 static int64_t t0;
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static double wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int count_fds(void)
-{
-	struct stat st;
-
-	return stat("/proc/self/fd", &st) == 0 ? (int)st.st_size : -1;
-}
 
 static void die(const char *what)
 {
@@ -96,12 +75,9 @@ static void hold_fd(int fd)
 
 static void open_connection(void)
 {
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int c = socket(AF_INET, SOCK_STREAM, 0);
+	int c = loopback_connect(listener);
 
-	if (c < 0 || getsockname(listener, (struct sockaddr *)&sa, &len) < 0 ||
-	    connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (c < 0)
 		die("batch: connect");
 	hold_fd(c);
 	hold_fd(accept(listener, NULL, NULL));
@@ -109,11 +85,8 @@ static void open_connection(void)
 
 static void make_listener(void)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-
-	listener = socket(AF_INET, SOCK_STREAM, 0);
-	if (listener < 0 || bind(listener, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(listener, 1024) < 0)
+	listener = loopback_listener(1024);
+	if (listener < 0)
 		die("batch: listener");
 }
 
@@ -219,13 +192,10 @@ int main(int argc, char **argv)
 	next_fork = t0 + every * 1e9;
 	printf("start %d %d %.6f\n", (int)getpid(), count_fds(), wall());
 	for (tick = t0; tick < end; tick += TICK_NS) {
-		struct timespec ts = {.tv_sec = tick / 1000000000LL,
-				      .tv_nsec = tick % 1000000000LL};
 		double t = (tick - t0) / 1e9;
 		long c;
 
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-			;
+		sleep_until(tick);
 		want = target(t, &c);
 		/* A batch done closes at once (all but what the next cycle starts from). */
 		while (n_held > want && n_held > 0)

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
  * workload.h - what the test workloads share: clocks, sleeping to an absolute
- * time, and counting their own open fds without opening one.
+ * time, counting their own open fds without opening one, and loopback TCP
+ * connections to hold.
  */
 #ifndef FDWATCH_WORKLOAD_H
 #define FDWATCH_WORKLOAD_H
 
 #include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* CLOCK_MONOTONIC in ns. */
 static inline int64_t now_ns(void)
@@ -62,6 +66,48 @@ static inline int count_fds(void)
 			n++;
 	closedir(d);
 	return n;
+}
+
+/* A TCP listener on an ephemeral loopback port with the given backlog: its fd, or -1 (errno set).
+ */
+static inline int loopback_listener(int backlog)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (l < 0)
+		return -1;
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l, backlog) < 0) {
+		int e = errno;
+
+		close(l);
+		errno = e;
+		return -1;
+	}
+	return l;
+}
+
+/*
+ * Connects a new socket to listener (from loopback_listener()): its fd, or -1 (errno set,
+ * nothing left open). The caller accept()s the other end.
+ */
+static inline int loopback_connect(int listener)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (c < 0)
+		return -1;
+	if (getsockname(listener, (struct sockaddr *)&sa, &len) < 0 ||
+	    connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(c);
+		errno = e;
+		return -1;
+	}
+	return c;
 }
 
 #endif
