@@ -144,7 +144,7 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(wildcard daemon/*.h)
 	$(call msg,CC-FUZZ,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Idaemon -Ibpf \
-		$(shell pkg-config --cflags libcjson inih 2>/dev/null) \
+		$(shell pkg-config --cflags libcjson 2>/dev/null) \
 		$< $(CORE_SRCS) $(LIBS_CORE) -o $@
 
 # Each keeps its corpus in $(OUTPUT)/fuzz/NAME.corpus; the config parser's starts from the
