@@ -499,7 +499,6 @@ static __always_inline __u32 child_tgid(struct task_struct *child)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
-	struct fdw_event *e;
 	__u32 tgid;
 
 	if (child->pid != child->tgid)
@@ -507,22 +506,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	tgid = child_tgid(child);
 	if (!tgid)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&stats.rb_dropped, 1);
-		return 0;
-	}
-	e->type = FDW_EV_FORK;
-	e->tgid = tgid;
-	e->tid = tgid;
-	e->syscall_nr = -1;
-	e->err = 0;
-	e->__pad = 0;
-	e->start_boottime = child->start_boottime;
-	e->ts_ns = bpf_ktime_get_boot_ns();
-	e->rlim_cur = child->signal->rlim[RLIMIT_NOFILE].rlim_cur;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, lifecycle_wakeup());
+	/* The child is its own group leader and shares the parent's comm: emit()'s fields. */
+	emit(FDW_EV_FORK, tgid, tgid, child, -1, 0, bpf_ktime_get_boot_ns(), lifecycle_wakeup());
 	return 0;
 }
 
