@@ -256,8 +256,7 @@ static bool entry_critical(const struct proc_entry *e)
 
 static bool near_limit(const struct proc_entry *e, const struct detect_config *dc)
 {
-	return fd_limit_is_finite(e->soft_limit) &&
-	       (double)e->fds * 100 >= dc->critical_percent * (double)e->soft_limit;
+	return detect_near_limit(dc, e->fds, e->soft_limit);
 }
 
 static void watch_suspicion(struct watch *w, struct proc_entry *e, const struct detect_config *dc,

@@ -353,6 +353,29 @@ static void test_trace(void **state)
 }
 
 /*
+ * The probe arms for a process the detector calls near its limit, by either of its rules:
+ * within NearLimitFds of it (a small margin for a high CriticalPercent) or past the percent.
+ */
+static void test_near_limit_arms(void **state)
+{
+	struct ctx *c = *state;
+	pid_t pid = 800;
+	uint64_t now = T0;
+
+	c->config.detect.critical_percent = 99; /* 990 of 1000 */
+	c->config.detect.near_limit_fds = 16;	/* 984 of 1000 */
+	/* Flat there from the start: only the near-limit rule makes it a suspect. */
+	fixture_proc(c->root, pid, "backend", 5000, 0, 986);
+	fixture_limits(c->root, pid, "1000", "4096");
+	list(c, &pid, 1, now);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(watch_tick(c->w, now += S(1)), 0);
+	assert_true(detect_near_limit(&c->config.detect, 986, 1000));
+	assert_int_equal(watch_suspects(c->w, NULL, 0), 1);
+	assert_true(watch_want_armed(c->w, now));
+}
+
+/*
  * What the probe did not count is not booked as unseen: a count that moved
  * while unarmed is just the new count; while armed, a difference from the
  * probe's estimate is what it missed.
@@ -393,6 +416,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_arm_on_growth, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_armed_share_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_near_limit_arms, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counted, setup, teardown),
 	};
 
