@@ -19,6 +19,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "fdwatch.h"
+#include "pidns.bpf.h"
 
 #define EMFILE		24
 #define ENFILE		23
@@ -26,13 +27,6 @@
 #define F_DUPFD_CLOEXEC 1030
 #define RLIMIT_NOFILE	7
 #define TS_COMPAT	0x0002 /* x86 thread_info.status: in a 32-bit syscall */
-#define S_IFMT		0170000
-#define S_IFSOCK	0140000
-#define S_IFIFO		0010000
-#define PIPEFS_MAGIC	0x50495045
-#define AF_UNIX		1
-#define AF_INET		2
-#define AF_INET6	10
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -90,22 +84,6 @@ struct {
 	__uint(value_size, FDW_STACK_DEPTH * sizeof(__u64));
 } stacks SEC(".maps");
 
-/*
- * The census's pipes, inode -> another holder: user space puts its process's
- * pipe inodes in with 0, "find_pipe_holders" walks every task's fds and sets
- * the first other process found (FDW_HOLDER_HIDDEN: one outside our PID
- * namespace).
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536); /* pipes of one census */
-	__type(key, __u64);
-	__type(value, __u32);
-} pipe_holders SEC(".maps");
-
-/* The process whose census it is, as the daemon sees it. */
-__u32 census_tgid = 0;
-
 /* How many tgids are in sites_tgids: 0 spares every other syscall the lookup. */
 __u32 sites_active = 0;
 
@@ -156,8 +134,9 @@ static struct fdw_counts *counts_get(__u32 tgid, struct task_struct *task, __u64
 	return c;
 }
 
-static __always_inline void emit(__u32 type, __u32 tgid, __u32 tid, struct task_struct *task,
-				 __s32 nr, __s32 err, __u64 now, __u64 flags)
+/* One ring buffer record; start_boottime and rlim_cur are the process's. */
+static __always_inline void emit(__u32 type, __u32 tgid, __u32 tid, __u64 start_boottime,
+				 __u64 rlim_cur, __s32 nr, __s32 err, __u64 now, __u64 flags)
 {
 	struct fdw_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -171,11 +150,20 @@ static __always_inline void emit(__u32 type, __u32 tgid, __u32 tid, struct task_
 	e->syscall_nr = nr;
 	e->err = err;
 	e->__pad = 0;
-	e->start_boottime = task->group_leader->start_boottime;
+	e->start_boottime = start_boottime;
 	e->ts_ns = now;
-	e->rlim_cur = task->signal->rlim[RLIMIT_NOFILE].rlim_cur;
+	e->rlim_cur = rlim_cur;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, flags);
+}
+
+/* emit() for current's own process; task is current, BTF-typed. */
+static __always_inline void emit_current(__u32 type, __u32 tgid, __u32 tid,
+					 struct task_struct *task, __s32 nr, __s32 err, __u64 now,
+					 __u64 flags)
+{
+	emit(type, tgid, tid, task->group_leader->start_boottime,
+	     task->signal->rlim[RLIMIT_NOFILE].rlim_cur, nr, err, now, flags);
 }
 
 static __always_inline void note_fd(struct fdw_counts *c, long fd)
@@ -317,7 +305,8 @@ static __always_inline int account(void *ctx, __u32 nr, long ret, struct pt_regs
 		 * EMFILE must not flood the ring buffer. */
 		if (now - c->last_fail_event_ns >= FDW_FAIL_EVENT_INTERVAL_NS) {
 			c->last_fail_event_ns = now;
-			emit(FDW_EV_FAIL, tgid, tid, task, nr, -ret, now, BPF_RB_FORCE_WAKEUP);
+			emit_current(FDW_EV_FAIL, tgid, tid, task, nr, -ret, now,
+				     BPF_RB_FORCE_WAKEUP);
 		}
 		return 0;
 	}
@@ -423,72 +412,50 @@ static __always_inline __u64 lifecycle_wakeup(void)
 		   : BPF_RB_NO_WAKEUP;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(handle_exec, struct task_struct *p)
+/*
+ * The lifecycle programs are raw tracepoints, not tp_btf: a BTF-typed program
+ * makes libbpf read the kernel's whole BTF to find its attach point (a 12 MB
+ * peak, measured), while these need only the few types of their CO-RE reads.
+ * exec and exit run in the task itself, so current is read BTF-typed.
+ */
+SEC("raw_tp/sched_process_exec")
+int handle_exec(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdw_counts *c;
 	__u32 tgid, tid;
 	__u64 now;
 
-	/* p is current here. */
 	if (!current_ids(&tgid, &tid) || tgid == cfg_ignore_tgid)
 		return 0;
 	now = bpf_ktime_get_boot_ns();
 	c = bpf_map_lookup_elem(&procs, &tgid);
 	if (c)
 		c->unseen++; /* exec closed the O_CLOEXEC fds */
-	emit(FDW_EV_EXEC, tgid, tid, p, -1, 0, now, lifecycle_wakeup());
+	emit_current(FDW_EV_EXEC, tgid, tid, task, -1, 0, now, lifecycle_wakeup());
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_exit, struct task_struct *p)
+SEC("raw_tp/sched_process_exit")
+int handle_exit(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdw_counts *c;
 	__u32 tgid, tid;
 	__u64 now;
 
 	/* Only the last thread of the group; do_exit() decremented live already.
-	 * p is current here. Every group's exit is told, counted or not: the
-	 * daemon's table learns of exits without scanning /proc. */
-	if (p->signal->live.counter != 0 || !current_ids(&tgid, &tid) || tgid == cfg_ignore_tgid)
+	 * Every group's exit is told, counted or not: the daemon's table learns
+	 * of exits without scanning /proc. */
+	if (task->signal->live.counter != 0 || !current_ids(&tgid, &tid) || tgid == cfg_ignore_tgid)
 		return 0;
 	now = bpf_ktime_get_boot_ns();
 	c = bpf_map_lookup_elem(&procs, &tgid);
-	if (c && c->start_boottime == p->group_leader->start_boottime) {
+	if (c && c->start_boottime == task->group_leader->start_boottime) {
 		c->flags |= FDW_F_EXITED;
 		c->last_ns = now;
 	}
-	emit(FDW_EV_EXIT, tgid, tid, p, -1, 0, now, lifecycle_wakeup());
-	return 0;
-}
-
-/* Namespaces nested deeper than this under the initial one are not looked into. */
-#define PIDNS_LEVELS 8
-
-/*
- * A new group leader's PID as the daemon sees it: the host PID, or its number in
- * the daemon's PID namespace (cfg_pidns_ino); 0 when it has none there.
- */
-static __always_inline __u32 child_tgid(struct task_struct *child)
-{
-	struct pid *pid;
-	unsigned int level;
-
-	if (!cfg_pidns_ino)
-		return child->tgid;
-	pid = BPF_CORE_READ(child, thread_pid);
-	level = BPF_CORE_READ(pid, level);
-	for (int i = 0; i < PIDNS_LEVELS; i++) {
-		struct upid up;
-
-		if (i > level)
-			break;
-		if (bpf_core_read(&up, sizeof(up), &pid->numbers[i]))
-			break;
-		if (BPF_CORE_READ(up.ns, ns.inum) == cfg_pidns_ino)
-			return up.nr;
-	}
+	emit_current(FDW_EV_EXIT, tgid, tid, task, -1, 0, now, lifecycle_wakeup());
 	return 0;
 }
 
@@ -496,119 +463,22 @@ static __always_inline __u32 child_tgid(struct task_struct *child)
  * A new thread group (not a thread): the daemon learns of new processes
  * without scanning /proc.
  */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+SEC("raw_tp/sched_process_fork")
+int handle_fork(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	struct task_struct *parent = bpf_get_current_task_btf();
 	__u32 tgid;
 
-	if (child->pid != child->tgid)
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
-	tgid = child_tgid(child);
+	tgid = leader_tgid_seen(child, cfg_pidns_ino);
 	if (!tgid)
 		return 0;
-	/* The child is its own group leader and shares the parent's comm: emit()'s fields. */
-	emit(FDW_EV_FORK, tgid, tgid, child, -1, 0, bpf_ktime_get_boot_ns(), lifecycle_wakeup());
-	return 0;
-}
-
-/*
- * The sockets of one process, for its census: user space attaches this
- * iterator to one task (the thread group leader) and reads fdw_sock records.
- * /proc/net lists hashed sockets only; this sees every socket an fd holds.
- */
-SEC("iter/task_file")
-int dump_sockets(struct bpf_iter__task_file *ctx)
-{
-	struct seq_file *seq = ctx->meta->seq;
-	struct file *file = ctx->file;
-	struct fdw_sock r = {};
-	struct socket *sock;
-	struct sock *sk;
-
-	if (!file || (file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
-		return 0;
-	sock = (struct socket *)file->private_data;
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return 0;
-	r.ino = file->f_inode->i_ino;
-	r.fd = (__s32)ctx->fd;
-	r.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	r.state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	r.type = BPF_CORE_READ(sk, sk_type);
-	r.protocol = BPF_CORE_READ(sk, sk_protocol);
-	r.sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	r.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (r.family == AF_INET) {
-		BPF_CORE_READ_INTO(&r.saddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(&r.daddr, sk, __sk_common.skc_daddr);
-	} else if (r.family == AF_INET6) {
-		BPF_CORE_READ_INTO(&r.saddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&r.daddr, sk, __sk_common.skc_v6_daddr);
-	} else if (r.family == AF_UNIX) {
-		struct unix_sock *u = (struct unix_sock *)sk;
-		struct unix_address *addr = BPF_CORE_READ(u, addr);
-		struct sock *peer = BPF_CORE_READ(u, peer);
-		int len;
-
-		if (addr) {
-			len = BPF_CORE_READ(addr, len) - 2; /* minus sun_family */
-			r.path_len = len > 0 && len <= (int)sizeof(r.path) ? len : 0;
-			bpf_probe_read_kernel(r.path, sizeof(r.path), &addr->name[0].sun_path);
-		}
-		if (peer)
-			r.peer_ino = BPF_CORE_READ(peer, sk_socket, file, f_inode, i_ino);
-	}
-	bpf_seq_write(seq, &r, sizeof(r));
-	return 0;
-}
-
-/* task's process ID as the daemon sees it (its PID namespace), 0 when not visible there. */
-static __always_inline __u32 task_tgid_seen(struct task_struct *task)
-{
-	struct pid *pid;
-	unsigned int level;
-
-	if (!cfg_pidns_ino)
-		return task->tgid;
-	pid = BPF_CORE_READ(task, group_leader, thread_pid);
-	level = BPF_CORE_READ(pid, level);
-	/* Eight levels of nested PID namespaces: more than containers in containers use. */
-	for (int i = 0; i < 8; i++) {
-		struct upid up;
-
-		if (i > level)
-			break;
-		if (bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[i]))
-			break;
-		if (BPF_CORE_READ(up.ns, ns.inum) == cfg_pidns_ino)
-			return up.nr;
-	}
-	return 0;
-}
-
-/*
- * Who else holds the census's pipes: one pass over every task's fds (threads
- * sharing a table are visited once), in the kernel, instead of a readlink of
- * every fd of every process from user space.
- */
-SEC("iter/task_file")
-int find_pipe_holders(struct bpf_iter__task_file *ctx)
-{
-	struct file *file = ctx->file;
-	struct task_struct *task = ctx->task;
-	__u32 *holder, tgid;
-	__u64 ino;
-
-	if (!file || !task || (file->f_inode->i_mode & S_IFMT) != S_IFIFO ||
-	    file->f_inode->i_sb->s_magic != PIPEFS_MAGIC) /* a named FIFO: another fs's inodes */
-		return 0;
-	ino = file->f_inode->i_ino;
-	holder = bpf_map_lookup_elem(&pipe_holders, &ino);
-	if (!holder || *holder)
-		return 0;
-	tgid = task_tgid_seen(task);
-	if (tgid != census_tgid)
-		*holder = tgid ?: FDW_HOLDER_HIDDEN;
+	/* The child is its own group leader; its comm and limits are copies of
+	 * the parent's (current) at this point. */
+	emit(FDW_EV_FORK, tgid, tgid, BPF_CORE_READ(child, start_boottime),
+	     parent->signal->rlim[RLIMIT_NOFILE].rlim_cur, -1, 0, bpf_ktime_get_boot_ns(),
+	     lifecycle_wakeup());
 	return 0;
 }

@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include <zlib.h>
 
+#include "census.skel.h"
 #include "fdwatch.h"
 #include "fdwatch.skel.h"
 #include "log.h"
+#include "min-btf.h"
 #include "probe.h"
 #include "syscalls.h"
 
@@ -34,6 +39,9 @@ struct probe_syscall_links {
 
 struct probe {
 	struct fdwatch_bpf *skel;
+	struct census_bpf *census; /* loaded at the first census */
+	int census_error;	   /* why it could not be: not tried again */
+	__u64 pidns_ino;	   /* the PID namespace the programs report in, 0: host */
 	struct ring_buffer *rb;
 	struct bpf_link **links; /* lifecycle links: always attached */
 	unsigned n_links;
@@ -344,9 +352,58 @@ static uint32_t ringbuf_bytes(uint32_t kib)
 	return size;
 }
 
+/* Whether the running kernel's BTF is the one min-btf.h was cut from: its size and CRC-32,
+ * read through a small buffer (~3 ms here), never held whole. */
+static bool min_btf_matches(void)
+{
+	_cleanup_close_ int fd = open(BTF_PATH, O_RDONLY | O_CLOEXEC);
+	unsigned char buf[16384];
+	uLong crc = crc32(0L, Z_NULL, 0);
+	uint64_t size = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		crc = crc32(crc, buf, (uInt)n);
+		size += (uint64_t)n;
+	}
+	return size == FDW_MIN_BTF_SOURCE_SIZE && crc == FDW_MIN_BTF_SOURCE_CRC32;
+}
+
+/*
+ * The compiled-in BTF for the CO-RE reads, in a memfd for libbpf's btf_custom_path: the fd,
+ * or -errno when the kernel is another one than it was cut from (libbpf then reads the
+ * kernel's own BTF, and the daemon's memory peaks 12 MB higher while it loads).
+ */
+static int min_btf_open(void)
+{
+	_cleanup_close_ int fd = -EBADF;
+
+	if (!min_btf_matches()) {
+		log_debug("The kernel's BTF is not the one fdwatchd was built with: relocating "
+			  "against all of it.");
+		return -ESTALE;
+	}
+	fd = memfd_create("fdwatch-min-btf", MFD_CLOEXEC);
+	if (fd < 0)
+		return log_debug_errno(errno, "memfd_create failed: %m");
+	if (write(fd, fdw_min_btf, sizeof(fdw_min_btf)) != (ssize_t)sizeof(fdw_min_btf))
+		return log_debug_errno(EIO, "Could not write the compiled-in BTF: %m");
+	return TAKE_FD(fd);
+}
+
 int probe_new(const struct probe_options *o, probe_event_fn on_event, void *userdata,
 	      struct probe **ret, enum probe_failure *ret_failure)
 {
+	DECLARE_LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+	_cleanup_close_ int btf_fd = -EBADF;
+	char btf_path[64];
 	const struct fdw_syscall *sc;
 	struct probe *p;
 	struct stat ns;
@@ -381,7 +438,15 @@ int probe_new(const struct probe_options *o, probe_event_fn on_event, void *user
 		}
 	}
 
-	p->skel = fdwatch_bpf__open();
+	/* The raw backend's tp_btf program needs the whole kernel BTF anyway. */
+	if (!(o->syscalls && o->backend == PROBE_BACKEND_RAW)) {
+		btf_fd = min_btf_open();
+		if (btf_fd >= 0) {
+			snprintf(btf_path, sizeof(btf_path), "/proc/self/fd/%d", btf_fd);
+			open_opts.btf_custom_path = btf_path;
+		}
+	}
+	p->skel = fdwatch_bpf__open_opts(&open_opts);
 	if (!p->skel) {
 		r = -errno;
 		*ret_failure = PROBE_FAIL_LOAD;
@@ -402,6 +467,7 @@ int probe_new(const struct probe_options *o, probe_event_fn on_event, void *user
 	if (stat("/proc/self/ns/pid", &ns) == 0 && ns.st_ino != 0xEFFFFFFCU) {
 		p->skel->rodata->cfg_pidns_dev = ns.st_dev;
 		p->skel->rodata->cfg_pidns_ino = ns.st_ino;
+		p->pidns_ino = ns.st_ino;
 		log_debug("In PID namespace %lu: counting its processes only.",
 			  (unsigned long)ns.st_ino);
 	}
@@ -519,6 +585,7 @@ void probe_free(struct probe *p)
 	free(p->links);
 	free((void *)p->sys.links);
 	free(p->sys.missing);
+	census_bpf__destroy(p->census);
 	fdwatch_bpf__destroy(p->skel);
 	free(p);
 }
@@ -858,6 +925,40 @@ int probe_sites_usage(struct probe *p, uint64_t *ret_records, uint64_t *ret_max_
 	return sites_walk(p, sites_count_one, ret_records);
 }
 
+/*
+ * The census programs, loaded the first time they are needed: loading a task-file iterator
+ * makes libbpf read the kernel's whole BTF (~50 ms, a 12 MB peak), which a machine where
+ * nothing is a suspect never needs. A failure is kept and returned from then on.
+ */
+static int probe_census(struct probe *p)
+{
+	uint64_t t0;
+	int r;
+
+	if (p->census)
+		return 0;
+	if (p->census_error)
+		return p->census_error;
+	t0 = now_boottime_ns();
+	p->census = census_bpf__open();
+	if (!p->census) {
+		p->census_error = -errno;
+		return log_warning_errno(p->census_error, "Failed to open the census programs: %m");
+	}
+	p->census->rodata->cfg_pidns_ino = p->pidns_ino;
+	r = census_bpf__load(p->census);
+	if (r < 0) {
+		census_bpf__destroy(p->census);
+		p->census = NULL;
+		p->census_error = r;
+		return log_warning_errno(r,
+					 "The kernel refused the census programs: %m (sockets and "
+					 "pipe holders are left out of censuses).");
+	}
+	log_debug("Census programs loaded in %.1f ms.", (double)(now_boottime_ns() - t0) / 1e6);
+	return 0;
+}
+
 int probe_sockets(struct probe *p, pid_t tgid, struct fdw_sock **ret, size_t *ret_n)
 {
 	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
@@ -872,7 +973,10 @@ int probe_sockets(struct probe *p, pid_t tgid, struct fdw_sock **ret, size_t *re
 	info.task.tid = (__u32)tgid;
 	opts.link_info = &info;
 	opts.link_info_len = sizeof(info);
-	link = bpf_program__attach_iter(p->skel->progs.dump_sockets, &opts);
+	r = probe_census(p);
+	if (r < 0)
+		return r;
+	link = bpf_program__attach_iter(p->census->progs.dump_sockets, &opts);
 	if (!link)
 		return errno == ENOENT ? -ESRCH : -errno;
 	iter_fd = bpf_iter_create(bpf_link__fd(link));
@@ -944,11 +1048,14 @@ static int run_iter(struct bpf_program *prog)
 int probe_pipe_holders(struct probe *p, pid_t tgid, const uint64_t *inos, size_t n,
 		       uint32_t *ret_holders)
 {
-	int fd = bpf_map__fd(p->skel->maps.pipe_holders);
 	size_t done = 0;
-	int r = 0;
+	int fd, r;
 
-	if (n > bpf_map__max_entries(p->skel->maps.pipe_holders))
+	r = probe_census(p);
+	if (r < 0)
+		return r;
+	fd = bpf_map__fd(p->census->maps.pipe_holders);
+	if (n > bpf_map__max_entries(p->census->maps.pipe_holders))
 		return -E2BIG;
 	memset(ret_holders, 0, n * sizeof(*ret_holders));
 	for (; done < n; done++)
@@ -957,8 +1064,8 @@ int probe_pipe_holders(struct probe *p, pid_t tgid, const uint64_t *inos, size_t
 			break;
 		}
 	if (r >= 0) {
-		p->skel->bss->census_tgid = (__u32)tgid;
-		r = run_iter(p->skel->progs.find_pipe_holders);
+		p->census->bss->census_tgid = (__u32)tgid;
+		r = run_iter(p->census->progs.find_pipe_holders);
 	}
 	for (size_t i = 0; i < done; i++) {
 		if (r >= 0 && bpf_map_lookup_elem(fd, &inos[i], &ret_holders[i]) < 0)

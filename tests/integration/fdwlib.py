@@ -333,12 +333,15 @@ class Daemon:
         return rc
 
 
-def bpf_programs_of(pid):
-    """IDs of the BPF programs process pid holds fds of (from /proc/PID/fdinfo)."""
+def bpf_programs_of(pid, links_only=False):
+    """IDs of the BPF programs process pid holds fds of (from /proc/PID/fdinfo): programs
+    and links, or with links_only the programs behind its links."""
     ids = set()
     for fd in os.listdir("/proc/%d/fd" % pid):
         try:
-            if not os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("anon_inode:bpf"):
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            if not target.startswith("anon_inode:bpf") or \
+                    (links_only and target != "anon_inode:bpf_link"):
                 continue
             with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
                 for line in f:
@@ -347,6 +350,19 @@ def bpf_programs_of(pid):
         except OSError:
             pass
     return ids
+
+
+def bpf_program_names(pid, links_only=False):
+    """Names of those programs (bpf_programs_of), sorted; "?" for one gone meanwhile."""
+    names = []
+    for i in bpf_programs_of(pid, links_only):
+        out = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(i)],
+                             capture_output=True, text=True).stdout
+        try:
+            names.append(json.loads(out)["name"])
+        except (ValueError, KeyError):
+            names.append("?")
+    return sorted(names)
 
 
 def bpf_programs_loaded(ids):

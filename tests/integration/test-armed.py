@@ -22,7 +22,6 @@ own: a symlink's name is the comm of what it execs).
   - a fork storm (>= 3,000 short-lived processes a second, 10 s): no
     lifecycle record lost, no dead process left in the table.
 """
-import json
 import os
 import socket
 import subprocess
@@ -58,26 +57,7 @@ def daemon(cfg, args=()):
 
 def link_progs(pid):
     """Names of the BPF programs behind the links process pid holds."""
-    ids = []
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) != "anon_inode:bpf_link":
-                continue
-            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
-                for line in f:
-                    if line.startswith("prog_id:"):
-                        ids.append(int(line.split()[1]))
-        except OSError:
-            pass
-    names = []
-    for i in ids:
-        out = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(i)],
-                             capture_output=True, text=True).stdout
-        try:
-            names.append(json.loads(out)["name"])
-        except (ValueError, KeyError):
-            names.append("?")
-    return names
+    return fdwlib.bpf_program_names(pid, links_only=True)
 
 
 def syscall_links(pid):
@@ -107,6 +87,10 @@ def test_arm_disarm(tap):
                "nothing suspect: no syscall program attached", (st, link_progs(d.pid)))
         tap.ok(sorted(link_progs(d.pid)) == ["handle_exec", "handle_exit", "handle_fork"],
                "the lifecycle programs are attached", link_progs(d.pid))
+        census = {"dump_sockets", "find_pipe_holders"}
+        tap.ok(not census & set(fdwlib.bpf_program_names(d.pid)),
+               "nothing suspect: the census programs are not loaded",
+               fdwlib.bpf_program_names(d.pid))
         # Flat for 3 s (the reads space out to PollSec), then 80 fds at once, held.
         p = subprocess.Popen([py, "-c", JUMP], stdout=subprocess.PIPE, text=True)
         t_jump = None

@@ -97,7 +97,7 @@ def main():
     try:
         d = fdwlib.Daemon(config=CONFIG).start()
         try:
-            run_all(tap, jd)
+            run_all(tap, jd, d)
         finally:
             rc = d.stop()
             tap.ok(rc == 0, "fdwatchd exits 0", d.output()[-3000:])
@@ -106,7 +106,7 @@ def main():
     tap.done()
 
 
-def run_all(tap, jd):
+def run_all(tap, jd, d):
     leak = fdwlib.workload("leak")
     runs = {
         "tcp": Run([fdwlib.workload("conn_leak"), "--period", "0.05", "--duration", "45",
@@ -119,6 +119,8 @@ def run_all(tap, jd):
         "nobody": Run(as_nobody() + [leak, "--kind", "pipe", "--rate", "4", "--limit", "4096",
                                      "--duration", "45"]),
     }
+    census_progs = {"dump_sockets", "find_pipe_holders"}
+    loaded_before = census_progs & set(fdwlib.bpf_program_names(d.pid))
     try:
         for name, r in runs.items():
             wait_for(lambda: r.first("start"), 10, "%s started" % name)
@@ -132,6 +134,10 @@ def run_all(tap, jd):
         # Two census refreshes later: sites recorded since growing, ages well measurable.
         time.sleep(6)
         check_tcp(tap, jd, runs["tcp"])
+        loaded = set(fdwlib.bpf_program_names(d.pid))
+        tap.ok(not loaded_before and census_progs <= loaded,
+               "the census programs are loaded at the first census, not before",
+               (loaded_before, loaded))
         check_origin(tap, jd, runs["origin"])
         check_file_eventfd(tap, runs, leak)
         check_show(tap, runs["tcp"].pid)

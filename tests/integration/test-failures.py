@@ -42,6 +42,61 @@ def mount(*args):
     subprocess.run(["mount"] + list(args), check=True)
 
 
+def sees_child(tag):
+    """A child forked after the daemon started is in its table, with its real fd count."""
+    child = subprocess.Popen([sys.executable, "-c", "import os, time\n"
+                              "keep = [os.pipe() for _ in range(20)]\ntime.sleep(30)"])
+    try:
+        def count():
+            try:
+                p = fdwlib.call("io.fdwatch.GetProcess", {"pid": child.pid})["process"]
+            except fdwlib.VarlinkError:  # not in the table yet
+                return False
+            return p["fds"] == len(os.listdir("/proc/%d/fd" % child.pid))
+        return fdwlib.wait_for(count, 10, "%s: child seen" % tag)
+    except TimeoutError:
+        return False
+    finally:
+        child.kill()
+        child.wait()
+
+
+def kernel_btf(tap):
+    """The compiled-in CO-RE types are used on the kernel they were cut from only: given a
+    kernel BTF that differs (the same one and a byte more, which libbpf still reads), the
+    daemon reads that BTF whole, as it would on another kernel, and still works."""
+    LOADS = "loading kernel BTF"
+
+    def at_start(out):
+        """What it said while starting (a census later, of any process on this host, loads
+        programs that need the whole BTF)."""
+        return out.split(" watching ")[0]
+    d = fdwlib.Daemon(["--no-journal", "--verbose"]).start()
+    try:
+        seen = sees_child("built-for kernel")
+    finally:
+        d.stop()
+    tap.ok(seen and LOADS not in at_start(d.output()) and "not the one fdwatchd was built with"
+           not in d.output(), "the kernel it was built for: the compiled-in BTF, not the "
+           "kernel's whole BTF, and new processes are seen", d.output()[-1500:])
+    with tempfile.NamedTemporaryFile(suffix=".btf") as f:
+        with open("/sys/kernel/btf/vmlinux", "rb") as src:
+            f.write(src.read() + b"\0")
+        f.flush()
+        mount("--bind", f.name, "/sys/kernel/btf/vmlinux")
+        try:
+            d = fdwlib.Daemon(["--no-journal", "--verbose"]).start()
+            try:
+                seen = sees_child("other kernel")
+            finally:
+                d.stop()
+        finally:
+            subprocess.run(["umount", "/sys/kernel/btf/vmlinux"], check=True)
+    tap.ok(seen and LOADS in at_start(d.output()) and "not the one fdwatchd was built with" in d.output(),
+           "another kernel's BTF: read whole instead, and new processes are seen",
+           d.output()[-1500:])
+
+
 def main():
     fdwlib.isolate()
     tap = fdwlib.Tap()
@@ -117,6 +172,7 @@ def main():
         said = "libbpf:" in d.output()
         tap.ok(said == verbose, "libbpf's messages %s with%s --verbose" %
                ("shown" if verbose else "hidden", "" if verbose else "out"), d.output()[-1500:])
+    kernel_btf(tap)
     # Without a journal, alerts are printed on stderr. The probe is attached throughout: this
     # leak hits EMFILE once, in its first tenth of a second, before auto mode could arm.
     d = fdwlib.Daemon(["--no-journal", "--probe-mode", "always"]).start()
