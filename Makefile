@@ -99,10 +99,16 @@ $(OUTPUT)/%.bpf.o: bpf/%.bpf.c bpf/fdwatch.h bpf/pidns.bpf.h $(OUTPUT)/vmlinux.h
 		-Wall -Wno-unused-function -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
-.SECONDARY: $(OUTPUT)/fdwatch.bpf.o $(OUTPUT)/census.bpf.o
+.SECONDARY: $(OUTPUT)/fdwatch.bpf.o $(OUTPUT)/census.bpf.o $(OUTPUT)/count.bpf.o
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# A light skeleton: a loader program does the loading in the kernel, which
+# finds the BTF attach point and applies CO-RE itself (no kernel BTF read here).
+$(OUTPUT)/%.lskel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton -L $< name $(subst -,_,$*)_bpf > $@
 
 # The few kernel types fdwatch.bpf.o's CO-RE reads use, cut from the kernel's
 # BTF (2.5 KB of 5.5 MB) and compiled in, with the size and CRC-32 of the BTF
@@ -121,7 +127,8 @@ $(OUTPUT)/min-btf.h: $(OUTPUT)/fdwatch.bpf.o
 		 for i in range(0, len(b), 12)]; \
 		print("};")' $(VMLINUX_BTF) $(OUTPUT)/fdwatch.min.btf > $@
 
-$(OUTPUT)/probe.o: $(OUTPUT)/fdwatch.skel.h $(OUTPUT)/census.skel.h $(OUTPUT)/min-btf.h
+$(OUTPUT)/probe.o: $(OUTPUT)/fdwatch.skel.h $(OUTPUT)/census.lskel.h $(OUTPUT)/count.lskel.h \
+	$(OUTPUT)/min-btf.h
 
 $(OUTPUT)/%.o: daemon/%.c $(wildcard daemon/*.h) bpf/fdwatch.h | $(OUTPUT)
 	$(call msg,CC,$@)

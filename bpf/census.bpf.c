@@ -3,10 +3,10 @@
  * census.bpf.c - what one process holds, for its census: its sockets, and who
  * else holds its pipes.
  *
- * Task-file iterators, in an object of their own: an iterator is a BTF-typed
- * program, and loading one makes libbpf read the kernel's whole BTF (5.5 MB
- * here, a 12 MB peak). The daemon loads this object the first time it takes a
- * census, so a machine where nothing leaks never pays for it.
+ * Task-file iterators, in an object of their own, built as a light skeleton
+ * like count.bpf.c (the kernel resolves the attach point and the CO-RE reads,
+ * no kernel BTF is read in user space), and loaded the first time the daemon
+ * takes a census.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -37,7 +37,7 @@ const volatile __u64 cfg_pidns_ino = 0;
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536); /* pipes of one census */
+	__uint(max_entries, FDW_CENSUS_PIPES);
 	__type(key, __u64);
 	__type(value, __u32);
 } pipe_holders SEC(".maps");

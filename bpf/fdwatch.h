@@ -153,6 +153,22 @@ struct fdw_sock {
 	__u32 __pad;
 };
 
+/*
+ * One process's open fds and what identifies it, written for every process by the
+ * "iter/task" program of bpf/count.bpf.c in one pass: what a stat() of /proc/PID/fd,
+ * /proc/PID/stat and /proc/PID/limits tell, without a path walk per process.
+ */
+struct fdw_task_count {
+	__u32 tgid;	      /* as the daemon sees it (its PID namespace) */
+	__u32 fds;	      /* open fds: bits set in the fd table's open_fds */
+	__u64 start_boottime; /* ns, as in struct fdw_counts */
+	__u64 rlim_cur;	      /* RLIMIT_NOFILE */
+	__u64 rlim_max;
+	char comm[16];
+};
+
+/* Pipes one census asks about at most (the "pipe_holders" map's size). */
+#define FDW_CENSUS_PIPES 65536
 /* "pipe_holders": the pipe is held by a process outside the daemon's PID namespace. */
 #define FDW_HOLDER_HIDDEN 0xffffffffU
 

@@ -368,6 +368,14 @@ static int cmd_status(void)
 		       param_num(p, "log_dropped", 0));
 	printf("Lost records: %.0f ring buffer, %.0f map full\n",
 	       param_num(p, "ringbuf_dropped", 0), param_num(p, "map_full", 0));
+	if (param_num(p, "count_passes", 0) > 0)
+		printf("Counts:       %.0f passes over every process (latest %.0f us), %.0f reads "
+		       "of /proc\n",
+		       param_num(p, "count_passes", 0), param_num(p, "last_pass_usec", 0),
+		       param_num(p, "count_reads", 0));
+	else
+		printf("Counts:       %.0f reads of /proc (no count passes here)\n",
+		       param_num(p, "count_reads", 0));
 	printf("Reconciled:   %.0f times; unseen opens %.0f, closes %.0f\n",
 	       param_num(p, "reconciliations", 0), param_num(p, "unseen_opens", 0),
 	       param_num(p, "unseen_closes", 0));
@@ -1118,6 +1126,10 @@ static int metrics_render(void)
 	     "Processes the probe could not count because its map was full."},
 	    {"reconciliations", "fdwatch_reconciliations_total", "counter",
 	     "Reconciliations of open-fd counts with /proc."},
+	    {"count_passes", "fdwatch_count_passes_total", "counter",
+	     "Passes over every process's open-fd count in the kernel."},
+	    {"count_reads", "fdwatch_count_reads_total", "counter",
+	     "Reads of one process's open-fd count from /proc."},
 	    {"unseen_opens", "fdwatch_unseen_opens_total", "counter",
 	     "fds reconciliation found that the probe did not see opened."},
 	    {"unseen_closes", "fdwatch_unseen_closes_total", "counter",

@@ -498,6 +498,9 @@ cJSON *json_status(const struct status_info *s)
 	     json_add_u64(o, "events_exec", s->events_exec) &&
 	     json_add_u64(o, "events_exit", s->events_exit) &&
 	     json_add_u64(o, "reconciliations", s->reconciliations) &&
+	     json_add_u64(o, "count_passes", s->count_passes) &&
+	     json_add_u64(o, "last_pass_usec", s->last_pass_usec) &&
+	     json_add_u64(o, "count_reads", s->count_reads) &&
 	     json_add_u64(o, "unseen_opens", s->unseen_opens) &&
 	     json_add_u64(o, "unseen_closes", s->unseen_closes) &&
 	     json_add_u64(o, "tracked_processes", s->tracked_processes) &&

@@ -79,6 +79,8 @@ struct status_info {
 	uint64_t ringbuf_dropped, map_full;
 	uint64_t events_fail, events_exec, events_exit;
 	uint64_t reconciliations, unseen_opens, unseen_closes;
+	uint64_t count_passes, last_pass_usec,
+	    count_reads;		      /* count passes; reads of /proc/PID/fd */
 	uint64_t tracked_processes, censuses; /* attribution: creations recorded, censuses taken */
 	uint64_t sites_full, sites_no_stack;  /* creation records lost, kept without a stack */
 	uint64_t alerts_sent, alerts_suppressed;

@@ -180,6 +180,32 @@ static void manager_update_stats(struct manager *m)
 	}
 }
 
+struct pass_ctx {
+	struct watch *watch;
+	uint64_t now_ns;
+};
+
+static void on_task_count(void *userdata, const struct fdw_task_count *c)
+{
+	struct pass_ctx *pc = userdata;
+
+	watch_pass_seen(pc->watch, c, pc->now_ns);
+}
+
+/* Every process's count from the kernel at once; on failure, back to /proc reads for good. */
+static void manager_count_pass(struct manager *m, uint64_t now_ns)
+{
+	struct pass_ctx pc = {m->watch, now_ns};
+
+	if (probe_count_all(m->probe, on_task_count, &pc) < 0)
+		watch_pass_stop(m->watch);
+	else {
+		m->stats.count_passes++;
+		m->stats.last_pass_usec = (now_boottime_ns() - now_ns) / NSEC_PER_USEC;
+	}
+	m->next_pass_ns = now_ns + watch_pass_interval(m->watch);
+}
+
 static int manager_tick(struct manager *m)
 {
 	uint64_t now_ns = now_boottime_ns(), t0 = now_ns;
@@ -198,6 +224,9 @@ static int manager_tick(struct manager *m)
 		if (r < 0)
 			return r;
 	}
+	/* Half a tick early is on time: ticks do not start to the microsecond. */
+	if (probe_can_count_all(m->probe) && now_ns + m->config.tick_ns / 2 >= m->next_pass_ns)
+		manager_count_pass(m, now_ns);
 	if (now_ns - m->last_rescan_ns >= m->config.rescan_ns) {
 		r = manager_list(m, now_ns);
 		if (r == -ENOMEM)
@@ -412,6 +441,9 @@ static void manager_get_status(void *userdata, struct status_info *ret)
 	    .events_exec = m->stats.events_exec,
 	    .events_exit = m->stats.events_exit,
 	    .reconciliations = m->stats.reconciliations,
+	    .count_passes = m->stats.count_passes,
+	    .last_pass_usec = m->stats.last_pass_usec,
+	    .count_reads = watch_get_stats(m->watch)->polls,
 	    .unseen_opens = m->stats.unseen_opens,
 	    .unseen_closes = m->stats.unseen_closes,
 	    .tracked_processes = as.tracked_now,

@@ -30,6 +30,8 @@ struct manager_stats {
 	uint64_t rb_dropped; /* from the probe */
 	uint64_t map_full;   /* from the probe */
 	uint64_t reconciliations;
+	uint64_t count_passes; /* passes over every process's count in the kernel */
+	uint64_t last_pass_usec;
 	uint64_t unseen_opens; /* sums over processes of what reconciliation corrected */
 	uint64_t unseen_closes;
 	uint64_t last_tick_usec;   /* CPU-free wall time the latest tick took */
@@ -59,6 +61,7 @@ struct manager {
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns; /* the latest /proc listing */
+	uint64_t next_pass_ns;	 /* when the next count pass is due */
 	uint64_t disarmed_ns;	 /* a background detach runs since then, 0: none */
 	bool arm_failed;	 /* the latest probe_arm() failed (said once) */
 	uint64_t started_boottime_ns;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -11,7 +12,8 @@
 #include <bpf/bpf.h>
 #include <zlib.h>
 
-#include "census.skel.h"
+#include "census.lskel.h"
+#include "count.lskel.h"
 #include "fdwatch.h"
 #include "fdwatch.skel.h"
 #include "log.h"
@@ -40,6 +42,7 @@ struct probe_syscall_links {
 struct probe {
 	struct fdwatch_bpf *skel;
 	struct census_bpf *census; /* loaded at the first census */
+	struct count_bpf *count;   /* count passes; NULL when not available */
 	int census_error;	   /* why it could not be: not tried again */
 	__u64 pidns_ino;	   /* the PID namespace the programs report in, 0: host */
 	struct ring_buffer *rb;
@@ -398,6 +401,28 @@ static int min_btf_open(void)
 	return TAKE_FD(fd);
 }
 
+/* The count pass iterator; without it (before Linux 5.17: no bpf_loop) /proc is polled. */
+static void probe_count_load(struct probe *p)
+{
+	int r;
+
+	p->count = count_bpf__open();
+	if (!p->count) {
+		log_warning_errno(errno, "Failed to open the count pass program: %m");
+		return;
+	}
+	p->count->rodata->cfg_pidns_ino = p->pidns_ino;
+	r = count_bpf__load(p->count);
+	if (r >= 0)
+		r = count_bpf__attach(p->count);
+	if (r < 0) {
+		log_info_errno(r, "Counting every process in one pass is not available here (%m): "
+				  "reading /proc per process instead.");
+		count_bpf__destroy(p->count);
+		p->count = NULL;
+	}
+}
+
 int probe_new(const struct probe_options *o, probe_event_fn on_event, void *userdata,
 	      struct probe **ret, enum probe_failure *ret_failure)
 {
@@ -501,6 +526,7 @@ int probe_new(const struct probe_options *o, probe_event_fn on_event, void *user
 		log_error_errno(r, "Failed to set up the ring buffer: %m");
 		goto fail;
 	}
+	probe_count_load(p);
 	*ret = p;
 	return 0;
 fail:
@@ -586,6 +612,7 @@ void probe_free(struct probe *p)
 	free((void *)p->sys.links);
 	free(p->sys.missing);
 	census_bpf__destroy(p->census);
+	count_bpf__destroy(p->count);
 	fdwatch_bpf__destroy(p->skel);
 	free(p);
 }
@@ -925,10 +952,56 @@ int probe_sites_usage(struct probe *p, uint64_t *ret_records, uint64_t *ret_max_
 	return sites_walk(p, sites_count_one, ret_records);
 }
 
+bool probe_can_count_all(const struct probe *p)
+{
+	return p->count;
+}
+
+int probe_count_all(struct probe *p, probe_task_count_fn cb, void *userdata)
+{
+	struct fdw_task_count buf[128];
+	size_t have = 0, whole;
+	ssize_t k;
+	int fd, r = 0;
+
+	if (!p->count)
+		return -EOPNOTSUPP;
+	fd = bpf_iter_create(p->count->links.count_fds_fd);
+	if (fd < 0) {
+		r = -errno;
+		goto off;
+	}
+	for (;;) {
+		k = read(fd, (char *)buf + have, sizeof(buf) - have);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r = -errno;
+			break;
+		}
+		if (k == 0)
+			break;
+		/* A read may end inside a record: hand on the whole ones, keep the rest. */
+		have += (size_t)k;
+		whole = have / sizeof(buf[0]);
+		for (size_t i = 0; i < whole; i++)
+			cb(userdata, &buf[i]);
+		have -= whole * sizeof(buf[0]);
+		memmove(buf, (char *)buf + whole * sizeof(buf[0]), have);
+	}
+	close(fd);
+	if (r >= 0)
+		return 0;
+off:
+	log_warning_errno(r, "A count pass failed, reading /proc per process from now on: %m");
+	count_bpf__destroy(p->count);
+	p->count = NULL;
+	return r;
+}
+
 /*
- * The census programs, loaded the first time they are needed: loading a task-file iterator
- * makes libbpf read the kernel's whole BTF (~50 ms, a 12 MB peak), which a machine where
- * nothing is a suspect never needs. A failure is kept and returned from then on.
+ * The census programs, loaded the first time they are needed: a machine where nothing is a
+ * suspect never needs them. A failure is kept and returned from then on.
  */
 static int probe_census(struct probe *p)
 {
@@ -961,25 +1034,23 @@ static int probe_census(struct probe *p)
 
 int probe_sockets(struct probe *p, pid_t tgid, struct fdw_sock **ret, size_t *ret_n)
 {
-	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	union bpf_iter_link_info info = {};
+	DECLARE_LIBBPF_OPTS(bpf_link_create_opts, opts, .iter_info = &info,
+			    .iter_info_len = sizeof(info));
 	_cleanup_free_ struct fdw_sock *v = NULL;
-	_cleanup_close_ int iter_fd = -EBADF;
-	struct bpf_link *link;
+	_cleanup_close_ int iter_fd = -EBADF, link = -EBADF;
 	size_t n = 0, cap = 0, have = 0;
 	int r = 0;
 
 	/* One task, not the process: its threads share the fd table. */
 	info.task.tid = (__u32)tgid;
-	opts.link_info = &info;
-	opts.link_info_len = sizeof(info);
 	r = probe_census(p);
 	if (r < 0)
 		return r;
-	link = bpf_program__attach_iter(p->census->progs.dump_sockets, &opts);
-	if (!link)
+	link = bpf_link_create(p->census->progs.dump_sockets.prog_fd, 0, BPF_TRACE_ITER, &opts);
+	if (link < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	iter_fd = bpf_iter_create(link);
 	if (iter_fd < 0) {
 		r = -errno;
 		goto out;
@@ -1013,20 +1084,19 @@ int probe_sockets(struct probe *p, pid_t tgid, struct fdw_sock **ret, size_t *re
 	*ret = TAKE_PTR(v);
 	*ret_n = n;
 out:
-	bpf_link__destroy(link);
 	return r;
 }
 
 /* Run an iterator program to its end (it writes nothing we need). */
-static int run_iter(struct bpf_program *prog)
+static int run_iter(int prog_fd)
 {
-	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	_cleanup_close_ int link = bpf_link_create(prog_fd, 0, BPF_TRACE_ITER, NULL);
 	char buf[256];
 	int fd, r = 0;
 
-	if (!link)
+	if (link < 0)
 		return -errno;
-	fd = bpf_iter_create(bpf_link__fd(link));
+	fd = bpf_iter_create(link);
 	if (fd < 0)
 		r = -errno;
 	while (fd >= 0) {
@@ -1041,7 +1111,6 @@ static int run_iter(struct bpf_program *prog)
 	}
 	if (fd >= 0)
 		close(fd);
-	bpf_link__destroy(link);
 	return r;
 }
 
@@ -1054,8 +1123,8 @@ int probe_pipe_holders(struct probe *p, pid_t tgid, const uint64_t *inos, size_t
 	r = probe_census(p);
 	if (r < 0)
 		return r;
-	fd = bpf_map__fd(p->census->maps.pipe_holders);
-	if (n > bpf_map__max_entries(p->census->maps.pipe_holders))
+	fd = p->census->maps.pipe_holders.map_fd;
+	if (n > FDW_CENSUS_PIPES)
 		return -E2BIG;
 	memset(ret_holders, 0, n * sizeof(*ret_holders));
 	for (; done < n; done++)
@@ -1065,7 +1134,7 @@ int probe_pipe_holders(struct probe *p, pid_t tgid, const uint64_t *inos, size_t
 		}
 	if (r >= 0) {
 		p->census->bss->census_tgid = (__u32)tgid;
-		r = run_iter(p->census->progs.find_pipe_holders);
+		r = run_iter(p->census->progs.find_pipe_holders.prog_fd);
 	}
 	for (size_t i = 0; i < done; i++) {
 		if (r >= 0 && bpf_map_lookup_elem(fd, &inos[i], &ret_holders[i]) < 0)

@@ -87,6 +87,17 @@ int probe_arm(struct probe *p);
 int probe_disarm(struct probe *p);
 /* Whether the syscall programs count now. */
 bool probe_counting(const struct probe *p);
+
+/* Called with each process of a count pass. */
+typedef void (*probe_task_count_fn)(void *userdata, const struct fdw_task_count *c);
+/* Whether count passes are there (the task iterator of bpf/count.bpf.c loaded). */
+bool probe_can_count_all(const struct probe *p);
+/*
+ * One pass over every process the daemon can see: cb with each thread group's open fds,
+ * limits and identity. 0, -EOPNOTSUPP without the iterator, -errno (passes are then off
+ * for good: probe_can_count_all() says false).
+ */
+int probe_count_all(struct probe *p, probe_task_count_fn cb, void *userdata);
 /*
  * Reap a finished background detach. Returns how many syscall links are still
  * attached (0: none; the kernel no longer taxes syscalls for us).

@@ -456,6 +456,49 @@ int watch_counts(struct watch *w, pid_t tgid, const struct fdw_counts *c, bool u
 	return 0;
 }
 
+void watch_pass_seen(struct watch *w, const struct fdw_task_count *c, uint64_t now_ns)
+{
+	struct proc_entry *e = proc_table_get(w->procs, (pid_t)c->tgid);
+
+	if (!e || e->exited || !e->next_sweep_ns)
+		return;
+	if (e->start_ticks != ticks_of_boottime(c->start_boottime)) {
+		e->needs_identity = true;
+		e->next_poll_ns = 0;
+		return;
+	}
+	/* A process may rename itself (prctl(PR_SET_NAME)) without an exec. */
+	memcpy(e->comm, c->comm, sizeof(e->comm));
+	e->comm[sizeof(e->comm) - 1] = 0;
+	if (c->fds != e->fds || c->rlim_cur != e->soft_limit || c->rlim_max != e->hard_limit) {
+		e->soft_limit = c->rlim_cur;
+		e->hard_limit = c->rlim_max;
+		e->next_poll_ns = 0;
+		return;
+	}
+	w->stats.passes_seen++;
+	/* A suspect or a process that moved keeps its per-tick reads. */
+	if (e->suspect || e->needs_reconcile || e->needs_identity ||
+	    e->poll_interval_ns <= w->config->tick_ns)
+		return;
+	e->next_sweep_ns = now_ns + w->config->rescan_ns;
+	e->next_poll_ns = e->next_sweep_ns;
+}
+
+uint64_t watch_pass_interval(const struct watch *w)
+{
+	uint64_t tick = w->config->tick_ns;
+	double need = (double)proc_table_size(w->procs) / WATCH_PASS_PROCS_PER_SEC * 1e9;
+
+	return MAX(tick, (uint64_t)need);
+}
+
+void watch_pass_stop(struct watch *w)
+{
+	for (struct proc_entry *e = proc_table_first(w->procs); e; e = proc_table_next(e))
+		e->next_poll_ns = 0;
+}
+
 int watch_listed(struct watch *w, const pid_t *pids, size_t n, uint64_t now_ns)
 {
 	pid_t self = getpid();

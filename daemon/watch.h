@@ -2,9 +2,11 @@
 /*
  * watch.h - the per-process step and the arming decision, apart from the loop.
  *
- * Each process's count is read from /proc (stat(PID/fd).st_size, O(1)) on a
- * schedule of its own: every tick while it moves or is a suspect, less often
- * the longer it stays flat and the more headroom it has, at most PollSec apart
+ * Every process's count, limits and identity come from one in-kernel pass a
+ * tick (watch_pass_seen) where the kernel has the iterator; what a pass finds
+ * changed, and whatever passes do not see, is read from /proc
+ * (stat(PID/fd).st_size, O(1)) on a schedule of its own: every tick while it moves or is a suspect,
+ * less often the longer it stays flat and the more headroom it has, at most PollSec apart
  * (stretched so the whole table costs at most WATCH_POLLS_PER_SEC reads a
  * second). A rolling sweep reconciles each process fully (limits, identity) once
  * per RescanSec. New, exec'd and exited processes come from the probe's
@@ -35,6 +37,12 @@
  * 10,000 the quiet interval stretches to 10 s.
  */
 #define WATCH_POLLS_PER_SEC 1000
+/*
+ * Processes a second count passes may look at: a pass measured here costs 0.5-0.8 us
+ * per process (1,000 processes), so 5,000 a second are at most ~0.4 % of a core. Up
+ * to 5,000 processes a pass runs every tick; beyond, the passes space out.
+ */
+#define WATCH_PASS_PROCS_PER_SEC 5000
 /* The armed share is kept in this many buckets of ArmedShareWindowSec each. */
 #define WATCH_SHARE_BUCKETS 60
 
@@ -64,6 +72,7 @@ struct watch_ops {
 
 struct watch_stats {
 	uint64_t polls;		  /* count reads of the schedule */
+	uint64_t passes_seen;	  /* processes seen unchanged by count passes */
 	uint64_t reconciliations; /* full reconciliations (sweep, exec, probe activity) */
 	uint64_t forks;		  /* fork records */
 	uint64_t forks_short;	  /* ... of processes that exited before they were looked at */
@@ -102,6 +111,18 @@ void watch_exit(struct watch *w, pid_t pid, uint64_t start_boottime, uint64_t no
 int watch_counts(struct watch *w, pid_t tgid, const struct fdw_counts *c, bool urgent,
 		 uint64_t now_ns);
 
+/*
+ * One process of a count pass (every process's count, limits and identity from the kernel
+ * at once, bpf/count.bpf.c). Same as the table's: it counts as read and swept, and its next
+ * read from /proc is left to the sweep, so while passes keep seeing it only they read it. A
+ * different count or limit: read and judged at the next tick; another process under its
+ * PID: its identity checked then. Unknown PIDs are left to the lifecycle records.
+ */
+void watch_pass_seen(struct watch *w, const struct fdw_task_count *c, uint64_t now_ns);
+/* How long to wait between two count passes, for the table's size now. */
+uint64_t watch_pass_interval(const struct watch *w);
+/* The passes stopped: every process goes back to its own read schedule from the next tick. */
+void watch_pass_stop(struct watch *w);
 /* A listing of the PIDs in /proc (the safety net for lost records): adds unknown ones. 0 or
  * -ENOMEM. */
 int watch_listed(struct watch *w, const pid_t *pids, size_t n, uint64_t now_ns);

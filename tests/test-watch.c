@@ -352,6 +352,92 @@ static void test_trace(void **state)
 	assert_false(watch_want_armed(c->w, now));
 }
 
+/* A count pass's record of a fixture process. */
+static struct fdw_task_count pass_record(pid_t pid, uint64_t start_ticks, uint32_t fds,
+					 uint64_t soft, const char *comm)
+{
+	struct fdw_task_count r = {
+	    .tgid = (uint32_t)pid,
+	    .fds = fds,
+	    .start_boottime = boot_ns(start_ticks),
+	    .rlim_cur = soft,
+	    .rlim_max = 4096,
+	};
+
+	snprintf(r.comm, sizeof(r.comm), "%s", comm);
+	return r;
+}
+
+/*
+ * Count passes: a quiet process the passes see unchanged is not read from /proc (nor swept)
+ * while they go on; a changed count or limit is read and judged at the next tick; a rename
+ * is taken over; when the passes stop, the reads come back.
+ */
+static void test_count_pass(void **state)
+{
+	struct ctx *c = *state;
+	pid_t pid = 900;
+	uint64_t now = T0, polls, sweeps;
+	struct fdw_task_count r;
+	struct proc_entry *e;
+
+	fixture_proc(c->root, pid, "quiet", 5000, 0, 10);
+	fixture_limits(c->root, pid, "1024", "4096");
+	list(c, &pid, 1, now);
+	e = proc_table_get(c->t, pid);
+	assert_non_null(e);
+	assert_int_equal(watch_pass_interval(c->w), c->config.tick_ns);
+	/* Moving or new: its reads are per tick, whatever the passes say. */
+	r = pass_record(pid, 5000, 10, 1024, "quiet");
+	watch_pass_seen(c->w, &r, now);
+	assert_int_equal(e->next_poll_ns, now + c->config.tick_ns);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(watch_tick(c->w, now += S(1)), 0);
+	assert_true(e->poll_interval_ns > c->config.tick_ns);
+	polls = watch_get_stats(c->w)->polls;
+	sweeps = watch_get_stats(c->w)->reconciliations;
+	for (int i = 0; i < 200; i++) { /* past RescanSec (60 s) and PollSec */
+		now += S(1);
+		watch_pass_seen(c->w, &r, now);
+		assert_int_equal(watch_tick(c->w, now), 0);
+	}
+	assert_int_equal(watch_get_stats(c->w)->polls, polls);
+	assert_int_equal(watch_get_stats(c->w)->reconciliations, sweeps);
+	assert_int_equal(watch_get_stats(c->w)->passes_seen, 201);
+	/* Renamed without an exec. */
+	r = pass_record(pid, 5000, 10, 1024, "quiet-worker");
+	watch_pass_seen(c->w, &r, now);
+	assert_string_equal(e->comm, "quiet-worker");
+	/* Six more fds: read from /proc at the next tick. */
+	fixture_fds(c->root, pid, 16);
+	r = pass_record(pid, 5000, 16, 1024, "quiet-worker");
+	watch_pass_seen(c->w, &r, now += S(1));
+	assert_int_equal(watch_tick(c->w, now), 0);
+	assert_int_equal(watch_get_stats(c->w)->polls, polls + 1);
+	assert_int_equal(e->fds, 16);
+	/* Its limit lowered from outside (prlimit): 16 of 17 is near it, a suspect now. */
+	r = pass_record(pid, 5000, 16, 17, "quiet-worker");
+	watch_pass_seen(c->w, &r, now += S(1));
+	assert_int_equal(e->soft_limit, 17);
+	assert_int_equal(watch_tick(c->w, now), 0);
+	assert_true(e->suspect & WATCH_SUSPECT_NEAR_LIMIT);
+	/* Another process under its PID: its identity is checked at the next tick. */
+	r = pass_record(pid, 7777, 3, 1024, "other");
+	watch_pass_seen(c->w, &r, now += S(1));
+	assert_true(e->needs_identity);
+	assert_int_equal(e->next_poll_ns, 0);
+	/* PIDs the table does not know are left to the lifecycle records. */
+	r = pass_record(4242, 5000, 3, 1024, "stranger");
+	watch_pass_seen(c->w, &r, now);
+	assert_null(proc_table_get(c->t, 4242));
+	/* The passes stop: the reads come back at the next tick. */
+	assert_int_equal(watch_tick(c->w, now += S(1)), 0);
+	polls = watch_get_stats(c->w)->polls;
+	watch_pass_stop(c->w);
+	assert_int_equal(watch_tick(c->w, now += S(1)), 0);
+	assert_int_equal(watch_get_stats(c->w)->polls, polls + 1);
+}
+
 /*
  * The probe arms for a process the detector calls near its limit, by either of its rules:
  * within NearLimitFds of it (a small margin for a high CriticalPercent) or past the percent.
@@ -417,6 +503,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_armed_share_bound, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_near_limit_arms, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_count_pass, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counted, setup, teardown),
 	};
 

@@ -85,8 +85,9 @@ def test_arm_disarm(tap):
         st = status()
         tap.ok(not st["probe_armed"] and not syscall_links(d.pid),
                "nothing suspect: no syscall program attached", (st, link_progs(d.pid)))
-        tap.ok(sorted(link_progs(d.pid)) == ["handle_exec", "handle_exit", "handle_fork"],
-               "the lifecycle programs are attached", link_progs(d.pid))
+        tap.ok(sorted(link_progs(d.pid)) ==
+               ["count_fds", "handle_exec", "handle_exit", "handle_fork"],
+               "the lifecycle programs and the count pass are attached", link_progs(d.pid))
         census = {"dump_sockets", "find_pipe_holders"}
         tap.ok(not census & set(fdwlib.bpf_program_names(d.pid)),
                "nothing suspect: the census programs are not loaded",
@@ -168,6 +169,50 @@ def _in_table(pid):
         return True
     except fdwlib.VarlinkError:
         return False
+
+
+# Flat with a few fds, then 6 more (three pipes) when told, held.
+QUIET = ("import os, sys, time\n"
+         "sys.stdin.readline()\n"
+         "keep = [os.pipe() for _ in range(3)]\n"
+         "print('opened', flush=True)\n"
+         "time.sleep(30)\n")
+
+
+def test_count_pass(tap):
+    """Count passes read every process from the kernel each tick: a process flat for a while
+    is no longer read from /proc (PollSec=30s would space those reads out to 30 s), yet its
+    change is seen at the next pass."""
+    py = named(os.path.realpath(sys.executable), "fdw-armpass")
+    d = daemon(config(probe="PollSec=30s\nRescanSec=600s"))
+    p = subprocess.Popen([py, "-c", QUIET], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        # Flat for 12 s: its /proc reads space out (0.5, 1, 2, 4, 8 s: the next one would be
+        # some 3.5 s after the change), and the passes take over.
+        time.sleep(12)
+        st = status()
+        tap.ok(st["count_passes"] >= 20 and st["last_pass_usec"] > 0,
+               "count passes run every tick (TickSec=500ms)", st)
+        before = fdwlib.call("io.fdwatch.GetProcess", {"pid": p.pid})["process"]["fds"]
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        p.stdout.readline()
+        t0 = time.monotonic()
+        want = fdwlib.proc_fd_count(p.pid)
+        try:
+            fdwlib.wait_for(lambda: fdwlib.call("io.fdwatch.GetProcess", {"pid": p.pid})
+                            ["process"]["fds"] == want, 10, "the new count")
+        except TimeoutError:
+            pass
+        dt = time.monotonic() - t0
+        tap.ok(want == before + 6 and dt < 1.6,
+               "a process flat for 12 s: its 6 new fds seen %.2f s later (3 ticks allowed)" % dt,
+               (before, want))
+    finally:
+        p.kill()
+        p.wait()
+        d.stop()
 
 
 def test_chronic(tap):
@@ -344,7 +389,7 @@ def _cpu(pid):
 def main():
     fdwlib.isolate()
     tap = fdwlib.Tap()
-    for t in (test_arm_disarm, test_chronic, test_accept_flood, test_pid_reuse,
+    for t in (test_arm_disarm, test_count_pass, test_chronic, test_accept_flood, test_pid_reuse,
               test_fork_storm):
         tap.check(t.__name__, lambda: t(tap))
     tap.done()
