@@ -522,7 +522,10 @@ int watch_listed(struct watch *w, const pid_t *pids, size_t n, uint64_t now_ns)
 	return 0;
 }
 
-/* Forks that lived until this tick join the table. */
+/*
+ * Forks that lived until this tick join the table, and are judged at once: one that is at
+ * its limit already (a burst at start-up) may be gone by the next tick.
+ */
 static int watch_take_pending(struct watch *w, uint64_t now_ns)
 {
 	struct pending *p, *tmp;
@@ -534,12 +537,29 @@ static int watch_take_pending(struct watch *w, uint64_t now_ns)
 		r = proc_table_add_started(w->procs, p->pid, p->start_ticks, now_ns, &e);
 		if (r == -ENOMEM)
 			return r;
-		if (r >= 0 && !e->next_sweep_ns)
+		if (r >= 0 && !e->next_sweep_ns) {
 			watch_adopt(w, e, now_ns);
+			r = watch_step(w, e, STEP_POLL, now_ns);
+			if (r == -ENOMEM)
+				return r;
+		}
 		HASH_DEL(w->pending, p);
 		free(p);
 	}
 	return 0;
+}
+
+/*
+ * A process flat and ok for a whole WindowSec: its detector history (~15 KiB) tells nothing
+ * its count does not, so it goes, and a new one starts when the count moves again.
+ */
+static void watch_drop_quiet_history(const struct watch *w, struct proc_entry *e, uint64_t now_ns)
+{
+	if (e->detector && !e->suspect && e->verdict.state == FDW_STATE_OK &&
+	    now_ns - e->last_sample_ns > w->config->detect.window_sec * NSEC_PER_SEC) {
+		detector_free(e->detector);
+		e->detector = NULL;
+	}
 }
 
 int watch_tick(struct watch *w, uint64_t now_ns)
@@ -579,6 +599,7 @@ int watch_tick(struct watch *w, uint64_t now_ns)
 			w->n_suspects++;
 			w->critical = w->critical || entry_critical(e);
 		}
+		watch_drop_quiet_history(w, e, now_ns);
 	}
 	if (w->n_suspects)
 		w->last_suspect_ns = now_ns;

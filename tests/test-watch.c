@@ -185,6 +185,25 @@ static uint64_t leak_until_alert(struct ctx *c, pid_t pid, int base, int step, u
 	return now;
 }
 
+/* A fork already at its limit when it joins the table is judged in that tick, not the next. */
+static void test_fork_at_limit(void **state)
+{
+	struct ctx *c = *state;
+	struct proc_entry *e;
+	pid_t pid = 310;
+
+	assert_int_equal(watch_fork(c->w, pid, boot_ns(7100), T0), 0);
+	fixture_proc(c->root, pid, "burst", 7100, 0, 64);
+	fixture_limits(c->root, pid, "64", "4096");
+	assert_int_equal(watch_tick(c->w, T0 + S(1)), 0);
+	e = proc_table_get(c->t, pid);
+	assert_non_null(e);
+	assert_true(e->verdict.state >= FDW_STATE_LEAKING);
+	assert_true(e->suspect & WATCH_SUSPECT_NEAR_LIMIT);
+	assert_true(c->n_got >= 1);
+	assert_int_equal(c->got[0].pid, pid);
+}
+
 /*
  * A leaking process whose PID is reused before the next tick still gets its
  * "exited" alert: by its exit record, by the fork record of the new process
@@ -438,6 +457,35 @@ static void test_count_pass(void **state)
 	assert_int_equal(watch_get_stats(c->w)->polls, polls + 1);
 }
 
+/* A process flat and ok for WindowSec loses its detector history; moving again, it has one. */
+static void test_quiet_history_dropped(void **state)
+{
+	struct ctx *c = *state;
+	pid_t pid = 950;
+	uint64_t now = T0;
+	struct proc_entry *e;
+
+	c->config.detect.window_sec = 120;
+	fixture_proc(c->root, pid, "worker", 5000, 0, 10);
+	list(c, &pid, 1, now);
+	e = proc_table_get(c->t, pid);
+	fixture_fds(c->root, pid, 14); /* start-up: a few fds, then flat */
+	assert_int_equal(watch_tick(c->w, now += S(1)), 0);
+	assert_non_null(e->detector);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(watch_tick(c->w, now += S(1)), 0);
+	assert_non_null(e->detector); /* within the window */
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(watch_tick(c->w, now += S(1)), 0);
+	assert_null(e->detector);
+	assert_int_equal(e->verdict.state, FDW_STATE_OK);
+	fixture_fds(c->root, pid, 15);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(watch_tick(c->w, now += S(1)), 0);
+	assert_non_null(e->detector);
+	assert_int_equal(e->fds, 15);
+}
+
 /*
  * The probe arms for a process the detector calls near its limit, by either of its rules:
  * within NearLimitFds of it (a small margin for a high CriticalPercent) or past the percent.
@@ -497,6 +545,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_schedule, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fork_storm, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fork_at_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pid_reuse_exit_alert, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_modes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_arm_on_growth, setup, teardown),
@@ -504,6 +553,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_trace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_near_limit_arms, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_count_pass, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_quiet_history_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_counted, setup, teardown),
 	};
 
