@@ -196,12 +196,13 @@ static void on_task_count(void *userdata, const struct fdw_task_count *c)
 static void manager_count_pass(struct manager *m, uint64_t now_ns)
 {
 	struct pass_ctx pc = {m->watch, now_ns};
+	uint64_t t0 = now_boottime_ns();
 
 	if (probe_count_all(m->probe, on_task_count, &pc) < 0)
 		watch_pass_stop(m->watch);
 	else {
 		m->stats.count_passes++;
-		m->stats.last_pass_usec = (now_boottime_ns() - now_ns) / NSEC_PER_USEC;
+		m->stats.last_pass_usec = (now_boottime_ns() - t0) / NSEC_PER_USEC;
 	}
 	m->next_pass_ns = now_ns + watch_pass_interval(m->watch);
 }

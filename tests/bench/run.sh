@@ -22,8 +22,10 @@
 # 2. Daemon cost. For each N in IDLE_NS, N idle processes (each holding a few
 #    fds), fdwatchd at its defaults (auto mode, 1 s tick); after SETTLE_SEC,
 #    its CPU over MEASURE_SEC (utime+stime deltas from /proc/PID/stat, % of one
-#    core), its memory (VmRSS, VmHWM from /proc/PID/status), and whether it was
-#    armed meanwhile (by other people's leaks: the machine is shared).
+#    core), its memory (VmRSS, VmHWM from /proc/PID/status), whether it was
+#    armed meanwhile (by other people's leaks: the machine is shared), the count
+#    passes and /proc reads it made, and one count pass (GetStatus
+#    last_pass_usec) beside one stat() of every /proc/PID/fd (bench/statpass).
 # 3. Fork storm: STORM_RATE short-lived processes a second for STORM_SEC, with
 #    fdwatchd at its defaults: lifecycle records lost, records seen, the
 #    daemon's CPU during the storm, and dead processes of the storm left in its
@@ -54,6 +56,7 @@ FDWATCHCTL=${FDWATCHCTL:-$OUTPUT/fdwatchctl}
 BPFTRACE=${BPFTRACE:-bpftrace}
 LOOP=$OUTPUT/bench/syscall-loop
 IDLE=$OUTPUT/bench/idle
+STATPASS=$OUTPUT/bench/statpass
 RUNS=${RUNS:-7}
 TARGET_MS=${TARGET_MS:-400}
 IDLE_NS=${IDLE_NS:-1000 10000}
@@ -567,7 +570,8 @@ cpu_ns() { # sum of the threads' run time, in ns (schedstat), for precision
 }
 
 daemon_cost() { # N
-	local n_idle=$1 ipid log=$TMP/fdwatchd-cost.log hz t0 t1 c0 c1 n0 n1 rss0 pct pct_ns rss hwm anon file shmem watched ok=0 i
+	local n_idle=$1 ipid log=$TMP/fdwatchd-cost-$1.log hz t0 t1 c0 c1 n0 n1 rss0 pct pct_ns rss hwm anon file shmem watched ok=0 i
+	local p0 p1 r0 r1 passes
 	local gcpu=${GOAL_CPU_PCT[$1]:-1} grss=${GOAL_RSS_MIB[$1]:-24}
 	hz=$(getconf CLK_TCK)
 	echo
@@ -596,6 +600,7 @@ daemon_cost() { # N
 	sleep "$SETTLE_SEC"
 	kill -0 "$DPID" 2>/dev/null || { stop_fdwatchd "$log"; CRASHED=1; stop_pid "$ipid"; return 1; }
 	c0=$(cpu_ticks "$DPID") n0=$(cpu_ns "$DPID") t0=$(date +%s%N) rss0=$(status_kib "$DPID" VmRSS)
+	p0=$(status_field count_passes) r0=$(status_field count_reads)
 	sleep "$MEASURE_SEC"
 	if ! kill -0 "$DPID" 2>/dev/null; then
 		stop_fdwatchd "$log"
@@ -604,6 +609,10 @@ daemon_cost() { # N
 		return 1
 	fi
 	c1=$(cpu_ticks "$DPID") n1=$(cpu_ns "$DPID") t1=$(date +%s%N)
+	p1=$(status_field count_passes) r1=$(status_field count_reads)
+	# The count pass's time, sampled 5 times (after the CPU window: the calls cost CPU too).
+	passes=()
+	for ((i = 0; i < 5; i++)); do passes+=("$(status_field last_pass_usec)"); sleep 1.1; done
 	rss=$(status_kib "$DPID" VmRSS) hwm=$(status_kib "$DPID" VmHWM)
 	anon=$(status_kib "$DPID" RssAnon) file=$(status_kib "$DPID" RssFile) shmem=$(status_kib "$DPID" RssShmem)
 	watched=$(status_field processes)
@@ -620,8 +629,16 @@ daemon_cost() { # N
 		"$(awk -v k="$rss0" 'BEGIN { print k / 1024 }')" "$MEASURE_SEC"
 	printf '  %-28s %.1f MiB  goal < %s MiB  %s\n' "peak RSS (VmHWM):" "$(awk -v k="$hwm" 'BEGIN { print k / 1024 }')" \
 		"$grss" "$(awk -v k="$hwm" -v g="$grss" 'BEGIN { print (k / 1024 < g ? "PASS" : "FAIL") }')"
+	printf '  %-28s %s passes, %s reads of /proc/PID/fd in %s s\n' "counts:" "$((p1 - p0))" "$((r1 - r0))" "$MEASURE_SEC"
+	printf '  %-28s count pass %s us (median of 5), stat() of every /proc/PID/fd %s us (%s)\n' \
+		"one pass over all:" "$(printf '%s\n' "${passes[@]}" | median)" \
+		"$("$STATPASS" | awk '{ print $3 }')" "median of 7"
 	printf '  %-28s %s (share of the last hour: %s; other tests on this machine may leak)\n' "armed at the end:" \
 		"$(status_field probe_armed)" "$(status_field probe_armed_share)"
+	grep -h "Syscall probe armed" "$log" | head -3 | while read -r line; do
+		pid=$(sed -n 's/.*PID \([0-9]*\) first.*/\1/p' <<<"$line")
+		printf '  %-28s %s (%s)\n' "armed by:" "${line#<6>}" "$(cat "/proc/$pid/comm" 2>/dev/null || echo gone)"
+	done
 	stop_fdwatchd "$log" || CRASHED=1
 	stop_pid "$ipid"
 }

@@ -262,7 +262,7 @@ def main():
         # One alert through to journald first: the journal's socket is opened at the first
         # send, and is the daemon's for good (not a leak).
         warm = subprocess.Popen([fdwlib.workload("leak"), "--kind", "pipe", "--rate", "200",
-                                 "--limit", "64", "--until-emfile", "--hold", "0.5"],
+                                 "--limit", "64", "--until-emfile", "--hold", "3"],
                                 stdout=subprocess.DEVNULL)
         fdwlib.wait_for(lambda: fdwlib.call("io.fdwatch.GetStatus")["journal"]["sent"] >= 1, 30,
                         "a first alert in the journal")

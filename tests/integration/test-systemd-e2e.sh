@@ -11,6 +11,7 @@
 # `nsenter -t <container PID 1> -a`:
 #   - the first `fdwatchctl status` starts fdwatchd by socket activation, with
 #     exactly CAP_BPF CAP_PERFMON CAP_DAC_READ_SEARCH;
+#   - the count pass runs under the unit's hardening;
 #   - leaky.service (User=nobody) leaking pipes is reported in the journal with
 #     OBJECT_SYSTEMD_UNIT= and FDWATCH_UNIT=leaky.service, and shown by
 #     `fdwatchctl top` and `fdwatchctl show PID`;
@@ -271,6 +272,17 @@ if [ "$caps" = "CapEff:=$want_caps CapBnd:=$want_caps " ]; then
 else
 	not_ok "fdwatchd runs with CAP_BPF CAP_PERFMON CAP_DAC_READ_SEARCH only (want $want_caps)"
 	echo "$caps" | diag
+fi
+
+# The count pass and the census iterators load under the unit's hardening (light skeletons:
+# their loader programs are BPF too), and no kernel BTF was read at start.
+sleep 2
+passes=$(c fdwatchctl --json status | json_get 'j["count_passes"]' 2>/dev/null)
+if [ "${passes:-0}" -gt 0 ] && ! c journalctl -b -u fdwatch --no-pager | grep -q "not available here"; then
+	ok "count passes run in the hardened service ($passes so far)"
+else
+	not_ok "count passes run in the hardened service (count_passes ${passes:-?})"
+	c journalctl -b -u fdwatch --no-pager | tail -10 | diag
 fi
 
 # Who may connect: fdwatch.socket's SocketGroup=fdwatch, SocketMode=0660.
