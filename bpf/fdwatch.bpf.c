@@ -86,6 +86,8 @@ struct {
 
 /* How many tgids are in sites_tgids: 0 spares every other syscall the lookup. */
 __u32 sites_active = 0;
+/* Bumped by user space after each change of sites_tgids (struct fdw_counts.sites_on). */
+__u32 sites_gen = 0;
 
 /* The counters of the current thread group; a new or reused tgid starts at zero. */
 /* tgid and tid of the current task as the daemon sees them; false: not ours to count. */
@@ -210,12 +212,20 @@ static __noinline void site_add(void *ctx, __u32 tgid, long fd, __u32 nr, __u64 
  * closed unseen (close_range, exec's O_CLOEXEC) leave stale records that user
  * space drops by checking which fds are open.
  */
-static __always_inline void sites_note(void *ctx, __u32 tgid, __u8 act, __u8 kind, long ret,
-				       struct pt_regs *regs, __u32 nr, __u64 now)
+static __always_inline void sites_note(void *ctx, struct fdw_counts *c, __u32 tgid, __u8 act,
+				       __u8 kind, long ret, struct pt_regs *regs, __u32 nr,
+				       __u64 now)
 {
 	struct fdw_site_key key = {.tgid = tgid};
+	__u32 gen = sites_gen;
 
-	if (!sites_active || ret < 0 || !bpf_map_lookup_elem(&sites_tgids, &tgid))
+	if (!sites_active || ret < 0)
+		return;
+	if (c->sites_gen != gen) {
+		c->sites_on = bpf_map_lookup_elem(&sites_tgids, &tgid) != NULL;
+		c->sites_gen = gen;
+	}
+	if (!c->sites_on)
 		return;
 	switch (act) {
 	case FDW_ACT_CREATE:
@@ -311,7 +321,7 @@ static __always_inline int account(void *ctx, __u32 nr, long ret, struct pt_regs
 		return 0;
 	}
 
-	sites_note(ctx, tgid, act, kind, ret, regs, nr, now);
+	sites_note(ctx, c, tgid, act, kind, ret, regs, nr, now);
 	switch (act) {
 	case FDW_ACT_CREATE:
 		note_creation(c, now);

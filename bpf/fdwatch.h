@@ -79,6 +79,11 @@ struct fdw_counts {
 	__u32 unseen;		/* events whose effect the probe cannot count (exec closing
 				 * O_CLOEXEC fds, close_range, dup2 onto an open fd): when it
 				 * moves, user space reconciles with /proc */
+	/* Whether its creation sites are recorded (it is in "sites_tgids"), as of the
+	 * global sites_gen: looked up again only when that changed, so the other
+	 * processes' fd syscalls pay no map lookup while a suspect is tracked. */
+	__u32 sites_gen;
+	__u32 sites_on;
 };
 
 /* Global counters in .bss, read by user space through the skeleton. */

@@ -914,6 +914,8 @@ int probe_sites_track(struct probe *p, pid_t tgid, bool on)
 		n++;
 	}
 	p->skel->bss->sites_active = n;
+	/* After the map changed: each process looks itself up again at its next fd syscall. */
+	__atomic_add_fetch(&p->skel->bss->sites_gen, 1, __ATOMIC_SEQ_CST);
 	if (n == 0)
 		stacks_clear(p);
 	return r;
