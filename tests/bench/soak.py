@@ -75,31 +75,39 @@ ELF_CACHE_MAX = 16
 
 def fd_kinds(pid):
     """The daemon's fds by what they point at (anon_inode:bpf-map, socket, pipe, /path...);
-    files other than /dev/null and its log count as "elf-cache"."""
+    files other than /dev/null and its log count as "elf-cache". The syscall probe's
+    tracepoints, attached only while it is armed, are a perf event and a BPF link each:
+    counted apart as "syscall-links" (not a leak: their number follows arming)."""
     kinds = {}
     for fd in os.listdir("/proc/%d/fd" % pid):
         try:
             t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
         except OSError:
             continue
-        k = t.split(":[")[0] if ":[" in t else t
+        k = t if t == "anon_inode:[perf_event]" else t.split(":[")[0] if ":[" in t else t
         if k.startswith("/") and k != "/dev/null" and not k.endswith("/fdwatchd.log"):
             k = "elf-cache"
         kinds[k] = kinds.get(k, 0) + 1
-    return kinds
+    links = kinds.pop("anon_inode:[perf_event]", 0)
+    if links:
+        kinds["anon_inode:bpf_link"] = kinds.get("anon_inode:bpf_link", 0) - links
+    return kinds, links
 
 
 def same_fds(a, b):
-    """Equal but for the ELF cache, which only has to stay within its bound."""
-    return ({k: v for k, v in a.items() if k != "elf-cache"} ==
-            {k: v for k, v in b.items() if k != "elf-cache"} and
-            b.get("elf-cache", 0) <= ELF_CACHE_MAX)
+    """Equal but for the ELF cache, which only has to stay within its bound, and the syscall
+    links, which follow arming."""
+    return ({k: v for k, v in a[0].items() if k != "elf-cache"} ==
+            {k: v for k, v in b[0].items() if k != "elf-cache"} and
+            b[0].get("elf-cache", 0) <= ELF_CACHE_MAX)
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """A memory line of /proc/PID/status in KiB: VmRSS, RssAnon (heap), RssFile (mapped
+    files: the ELF files symbolized, mapped by libdw)."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
@@ -269,7 +277,9 @@ def main():
         warm.wait(30)
         time.sleep(2)
         fds0 = fd_kinds(d.pid)
-        log("daemon pid %d: %d fds after start-up %s" % (d.pid, sum(fds0.values()), fds0))
+        parts0 = (rss_kib(d.pid, "RssAnon"), rss_kib(d.pid, "RssFile"))
+        log("daemon pid %d: %d fds after start-up %s, %d syscall links" %
+            (d.pid, sum(fds0[0].values()), fds0[0], fds0[1]))
         threads = [threading.Thread(target=clients_loop, daemon=True) for _ in range(3)]
         for t in threads:
             t.start()
@@ -294,7 +304,7 @@ def main():
             if now - last_sample >= SAMPLE_SEC:
                 last_sample = now
                 st = fdwlib.call("io.fdwatch.GetStatus")
-                samples.append((now - T0, rss_kib(d.pid), sum(fd_kinds(d.pid).values()),
+                samples.append((now - T0, rss_kib(d.pid), sum(fd_kinds(d.pid)[0].values()),
                                 st["processes"]))
                 jump = len(samples) > 1 and abs(samples[-1][1] - samples[-2][1]) > 512
                 if len(samples) % 12 == 1 or jump:
@@ -349,17 +359,18 @@ def main():
             results.append((last - mid <= RSS_SLACK_KIB,
                             "RSS flat: median %d KiB at mid-run, %d KiB at the end (slack %d KiB; "
                             "%d KiB after start-up, peak %d KiB at %.0f s; %d samples; up to %d "
-                            "processes tracked)" %
+                            "processes tracked; anon %d -> %d KiB, mapped files %d -> %d KiB)" %
                             (mid, last, RSS_SLACK_KIB, samples[0][1], peak[1], peak[0], n,
-                             max(x[3] for x in samples))))
+                             max(x[3] for x in samples), parts0[0],
+                             rss_kib(d.pid, "RssAnon"), parts0[1], rss_kib(d.pid, "RssFile"))))
         else:
             results.append((False, "RSS flat: only %d samples (SOAK_SEC too short)" % n))
         results.append((same_fds(fds0, fds1),
-                        "no fd of its own leaked: %d fds at start, %d at the end (ELF cache %d, "
-                        "at most %d)%s" % (sum(fds0.values()), sum(fds1.values()),
-                                           fds1.get("elf-cache", 0), ELF_CACHE_MAX,
-                                           "" if same_fds(fds0, fds1) else
-                                           " (%s -> %s)" % (fds0, fds1))))
+                        "no fd of its own leaked: %d fds at start, %d at the end, besides %d "
+                        "and %d syscall links (ELF cache %d, at most %d)%s" %
+                        (sum(fds0[0].values()), sum(fds1[0].values()), fds0[1], fds1[1],
+                         fds1[0].get("elf-cache", 0), ELF_CACHE_MAX,
+                         "" if same_fds(fds0, fds1) else " (%s -> %s)" % (fds0[0], fds1[0]))))
         newest = hist[-1] if hist else 0
         results.append((newest >= raised and hist == list(range(newest - len(hist) + 1,
                                                                 newest + 1)) and
