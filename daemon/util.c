@@ -115,17 +115,30 @@ int read_file_full(const char *path, size_t max, char **ret, size_t *ret_size)
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return negative_errno();
-	buf = malloc(max + 1);
-	if (!buf)
-		return -ENOMEM;
+	/*
+	 * Grown as the file turns out to be, never malloc(max) at once: a 16 MiB buffer for a
+	 * 20 KiB maps file, freed, raised glibc's mmap threshold to 16 MiB, and from then on
+	 * the daemon's large allocations came from the heap and stayed (a 30-minute soak's
+	 * RSS grew in steps from 5.5 to 11.6 MiB).
+	 */
 	while (n < max) {
-		ssize_t k = read(fd, buf + n, max - n);
+		ssize_t k;
 
+		if (n == cap) {
+			size_t ncap = MIN(max, cap ? 2 * cap : (size_t)4096);
+			char *nbuf = realloc(buf, ncap + 1);
+
+			if (!nbuf)
+				return -ENOMEM;
+			buf = nbuf;
+			cap = ncap;
+		}
+		k = read(fd, buf + n, cap - n);
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
@@ -134,6 +147,11 @@ int read_file_full(const char *path, size_t max, char **ret, size_t *ret_size)
 		if (k == 0)
 			break;
 		n += (size_t)k;
+	}
+	if (!buf) { /* max == 0 */
+		buf = malloc(1);
+		if (!buf)
+			return -ENOMEM;
 	}
 	buf[n] = 0;
 	if (ret_size)
