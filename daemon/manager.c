@@ -204,7 +204,6 @@ static void manager_count_pass(struct manager *m, uint64_t now_ns)
 		m->stats.count_passes++;
 		m->stats.last_pass_usec = (now_boottime_ns() - t0) / NSEC_PER_USEC;
 	}
-	m->next_pass_ns = now_ns + watch_pass_interval(m->watch);
 }
 
 static int manager_tick(struct manager *m)
@@ -225,8 +224,7 @@ static int manager_tick(struct manager *m)
 		if (r < 0)
 			return r;
 	}
-	/* Half a tick early is on time: ticks do not start to the microsecond. */
-	if (probe_can_count_all(m->probe) && now_ns + m->config.tick_ns / 2 >= m->next_pass_ns)
+	if (probe_can_count_all(m->probe) && watch_pass_due(m->watch, now_ns))
 		manager_count_pass(m, now_ns);
 	if (now_ns - m->last_rescan_ns >= m->config.rescan_ns) {
 		r = manager_list(m, now_ns);

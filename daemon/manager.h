@@ -61,7 +61,6 @@ struct manager {
 
 	uint64_t tick_no;
 	uint64_t last_rescan_ns; /* the latest /proc listing */
-	uint64_t next_pass_ns;	 /* when the next count pass is due */
 	uint64_t disarmed_ns;	 /* a background detach runs since then, 0: none */
 	bool arm_failed;	 /* the latest probe_arm() failed (said once) */
 	uint64_t started_boottime_ns;

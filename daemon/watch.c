@@ -24,6 +24,7 @@ struct watch {
 
 	uint64_t armed_since_ns; /* 0: not counting */
 	uint64_t last_suspect_ns;
+	uint64_t next_pass_ns; /* when the next count pass is due */
 	size_t n_suspects;
 	bool critical; /* a suspect the armed-share bound does not hold back */
 
@@ -485,12 +486,16 @@ void watch_pass_seen(struct watch *w, const struct fdw_task_count *c, uint64_t n
 	e->next_poll_ns = e->next_sweep_ns;
 }
 
-uint64_t watch_pass_interval(const struct watch *w)
+bool watch_pass_due(struct watch *w, uint64_t now_ns)
 {
 	uint64_t tick = w->config->tick_ns;
 	double need = (double)proc_table_size(w->procs) / WATCH_PASS_PROCS_PER_SEC * 1e9;
 
-	return MAX(tick, (uint64_t)need);
+	/* Half a tick early is on time, as for the reads: ticks do not start to the microsecond. */
+	if (now_ns + tick / 2 < w->next_pass_ns)
+		return false;
+	w->next_pass_ns = now_ns + MAX(tick, (uint64_t)need);
+	return true;
 }
 
 void watch_pass_stop(struct watch *w)

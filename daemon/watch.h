@@ -120,8 +120,8 @@ int watch_counts(struct watch *w, pid_t tgid, const struct fdw_counts *c, bool u
  * PID: its identity checked then. Unknown PIDs are left to the lifecycle records.
  */
 void watch_pass_seen(struct watch *w, const struct fdw_task_count *c, uint64_t now_ns);
-/* How long to wait between two count passes, for the table's size now. */
-uint64_t watch_pass_interval(const struct watch *w);
+/* Whether a count pass is due now (every tick, spaced out for a large table); true books it. */
+bool watch_pass_due(struct watch *w, uint64_t now_ns);
 /* The passes stopped: every process goes back to its own read schedule from the next tick. */
 void watch_pass_stop(struct watch *w);
 /* A listing of the PIDs in /proc (the safety net for lost records): adds unknown ones. 0 or
